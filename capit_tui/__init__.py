@@ -1,0 +1,3 @@
+"""capit-tui: spending-capped API keys for coding agents."""
+
+__version__ = "0.1.0"

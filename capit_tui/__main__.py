@@ -1,0 +1,3 @@
+from capit_tui.cli import main
+
+raise SystemExit(main())

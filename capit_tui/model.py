@@ -1,0 +1,187 @@
+"""The nouns every part of capit-tui shares. Frozen dataclasses, Decimal money, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from capit_tui.money import format_usd, percent, to_json_number
+from capit_tui.redact import mask
+
+RESETS = ("daily", "weekly", "monthly")
+"""Reset periods a platform may enforce; None means the cap never resets (a lifetime total)."""
+
+
+def parse_reset(text: str | None) -> str | None:
+    """'daily'|'weekly'|'monthly' -> itself; 'never'|'none'|'total'|None -> None."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    if t in RESETS:
+        return t
+    if t in ("never", "none", "total", "lifetime", ""):
+        return None
+    raise ValueError(f"Unknown reset period {text!r}: use daily, weekly, monthly or never.")
+
+
+def reset_label(reset: str | None) -> str:
+    return reset if reset else "never"
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 from a platform ('2025-08-24T10:30:00Z', '...363244+00:00') or Unix seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= 0:
+            return None
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, str):
+        s = value.strip()
+        if s.endswith("Z"):
+            s = s[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        return dt
+    return None
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A cap: dollars (None = uncapped) and how often it resets (None = never)."""
+
+    limit: Decimal | None
+    reset: str | None = "monthly"
+
+    def describe(self) -> str:
+        if self.limit is None:
+            return "no cap"
+        return f"{format_usd(self.limit)} {reset_label(self.reset)}"
+
+
+@dataclass(frozen=True)
+class CappedKey:
+    """One API key on one platform, as the platform reports it. Holds no secret."""
+
+    platform: str
+    id: str
+    name: str
+    label: str = ""
+    disabled: bool = False
+    limit: Decimal | None = None
+    limit_reset: str | None = None
+    limit_remaining: Decimal | None = None
+    usage: Decimal = Decimal(0)
+    usage_daily: Decimal = Decimal(0)
+    usage_weekly: Decimal = Decimal(0)
+    usage_monthly: Decimal = Decimal(0)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    workspace_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.limit, self.limit_reset)
+
+    @property
+    def spent(self) -> Decimal:
+        """Spend that counts against the cap now: the current window's.
+
+        `limit - limit_remaining` when both are known (what the platform itself enforces), else the
+        usage of the reset window (lifetime usage for a cap that never resets).
+        """
+        if self.limit is not None and self.limit_remaining is not None:
+            spent = self.limit - self.limit_remaining
+            return spent if spent > 0 else Decimal(0)
+        return self.window_usage
+
+    @property
+    def window_usage(self) -> Decimal:
+        return {
+            "daily": self.usage_daily,
+            "weekly": self.usage_weekly,
+            "monthly": self.usage_monthly,
+        }.get(self.limit_reset or "", self.usage)
+
+    @property
+    def percent(self) -> Decimal | None:
+        return percent(self.spent, self.limit)
+
+    @property
+    def status(self) -> str:
+        if self.disabled:
+            return "disabled"
+        if self.limit is not None and self.spent >= self.limit:
+            return "capped"
+        return "active"
+
+    def to_json(self) -> dict[str, Any]:
+        pct = self.percent
+        return {
+            "platform": self.platform,
+            "id": self.id,
+            "name": self.name,
+            "label": self.label,
+            "disabled": self.disabled,
+            "status": self.status,
+            "limit": to_json_number(self.limit),
+            "limit_reset": self.limit_reset,
+            "limit_remaining": to_json_number(self.limit_remaining),
+            "spent": to_json_number(self.spent),
+            "percent": to_json_number(pct),
+            "usage": to_json_number(self.usage),
+            "usage_daily": to_json_number(self.usage_daily),
+            "usage_weekly": to_json_number(self.usage_weekly),
+            "usage_monthly": to_json_number(self.usage_monthly),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "workspace_id": self.workspace_id,
+        }
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key just created: the only moment its secret exists in capit-tui's hands."""
+
+    secret: str = field(repr=False)
+    key: CappedKey
+
+    def __repr__(self) -> str:  # never let a traceback or a log line show the secret
+        return f"IssuedKey(secret={mask(self.secret)!r}, key={self.key!r})"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What a platform says about the key we hold (GET /key): is it a management key?"""
+
+    is_management_key: bool
+    label: str = ""
+    limit: Decimal | None = None
+    usage: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Balance:
+    """Account credit: what was bought and what was used (None when a platform does not say)."""
+
+    total_credits: Decimal | None
+    total_usage: Decimal | None
+
+    @property
+    def remaining(self) -> Decimal | None:
+        if self.total_credits is None or self.total_usage is None:
+            return None
+        return self.total_credits - self.total_usage

@@ -1,0 +1,111 @@
+"""Dollars as Decimal: parse what a person types, format what a platform reports.
+
+Never float for money: a cap of $0.29 must stay $0.29, not 0.28999999999999998.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+MAX_CAP = Decimal("100000")
+CENT = Decimal("0.01")
+_PLAIN = re.compile(r"^\$?\s*(\d+)(?:\.(\d*))?$", re.ASCII)
+_THOUSANDS = re.compile(r"^\$?\s*\d{1,3}(,\d{3})+(\.\d*)?$", re.ASCII)
+
+
+class MoneyError(ValueError):
+    """A cap the user typed that we refuse; the message is a sentence to show as is."""
+
+
+def parse_cap(text: str) -> Decimal:
+    """Parse a cap typed by a person: "5", "5.00", "$5", "$ 12.5".
+
+    Refuses empty input, signs, exponents, NaN/Infinity, more than two decimals, zero (an uncapped
+    key is asked for explicitly with --no-cap) and amounts above $100,000.
+    """
+    raw = "" if text is None else str(text)
+    shown = _shown(raw)
+    s = raw.strip()
+    if not s or s == "$":
+        raise MoneyError("The cap is empty: give an amount in dollars, such as 5 or 5.00.")
+    if s.lstrip("$ ").startswith("-"):
+        raise MoneyError(f"The cap {shown} is negative: give a positive amount in dollars, such as 5.00.")
+    if _THOUSANDS.match(s):
+        s = s.replace(",", "")
+    m = _PLAIN.match(s)
+    if not m:
+        raise MoneyError(
+            f"The cap {shown} is not an amount in dollars: write it like 5, 5.00 or $5."
+        )
+    whole, frac = m.group(1), m.group(2) or ""
+    if len(frac) > 2:
+        raise MoneyError(
+            f"The cap {shown} has more than two decimals: caps are whole cents, such as 5.00 or 0.25."
+        )
+    value = Decimal(f"{whole}.{frac or '0'}")
+    if value == 0:
+        raise MoneyError(
+            "A cap of $0 would leave the key uncapped on most platforms; give a positive amount, "
+            "or use --no-cap if you really want a key without a spending limit."
+        )
+    if value > MAX_CAP:
+        raise MoneyError(
+            f"The cap {format_usd(value)} is above the $100,000.00 ceiling; this looks like a typo."
+        )
+    return value.quantize(CENT)
+
+
+def _shown(raw: str) -> str:
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in raw)
+    if len(cleaned) > 40:
+        cleaned = cleaned[:37] + "..."
+    return repr(cleaned)
+
+
+def to_decimal(value: object) -> Decimal | None:
+    """A number from a platform's JSON (int, float or string) as Decimal; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not an amount")
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError(f"not a number: {value!r}") from exc
+    if not d.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return d
+
+
+def to_json_number(value: Decimal | None) -> float | int | None:
+    """A Decimal for a JSON body or --json output (platform APIs take JSON numbers)."""
+    if value is None:
+        return None
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)
+
+
+def format_usd(value: Decimal | None, *, none: str = "none") -> str:
+    """$5.00, $1,234.50; spend below a cent keeps four places ($0.0042); None -> `none`."""
+    if value is None:
+        return none
+    sign = "-" if value < 0 else ""
+    v = abs(value)
+    if v != 0 and v < CENT:
+        q = v.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        if q == 0:
+            return f"{sign}<$0.0001"
+        return f"{sign}${q}"
+    q = v.quantize(CENT, rounding=ROUND_HALF_UP)
+    return f"{sign}${q:,.2f}"
+
+
+def percent(part: Decimal, whole: Decimal | None) -> Decimal | None:
+    """part / whole as a percentage with one decimal; None when there is no cap."""
+    if whole is None or whole <= 0:
+        return None
+    return (part * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
