@@ -1,0 +1,378 @@
+"""What every platform implements, the errors it raises, and the HTTP plumbing they share.
+
+One `httpx.AsyncClient` per platform with timeouts. Reads (GET) retry with backoff and honour
+Retry-After within a bound; a 429 is retried for any method because the server did not act on it;
+a create is never retried after it may have reached the server (it could make two keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from capit_tui.model import Balance, CappedKey, IssuedKey, KeyInfo
+from capit_tui.redact import redact
+
+
+T = TypeVar("T")
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+"""An update field left alone (None means 'set to null', e.g. remove a cap)."""
+
+
+# ---------------------------------------------------------------- errors
+
+
+class PlatformError(Exception):
+    """A platform call failed. `str(err)` is one or two plain sentences, safe to show: no secrets."""
+
+    kind = "error"
+    status: int | None = None
+
+    def __init__(self, message: str, *, platform: str = "", status: int | None = None):
+        super().__init__(redact(message))
+        self.platform = platform
+        if status is not None:
+            self.status = status
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class AuthRejected(PlatformError):
+    kind = "auth"
+    status = 401
+
+
+class NotManagementKey(PlatformError):
+    kind = "not-management-key"
+    status = 403
+
+
+class Forbidden(PlatformError):
+    kind = "forbidden"
+    status = 403
+
+
+class NotFound(PlatformError):
+    kind = "not-found"
+    status = 404
+
+
+class BadRequest(PlatformError):
+    kind = "bad-request"
+    status = 400
+
+
+class RateLimited(PlatformError):
+    kind = "rate-limited"
+    status = 429
+
+    def __init__(self, message: str, *, platform: str = "", retry_after: float | None = None):
+        super().__init__(message, platform=platform)
+        self.retry_after = retry_after
+
+
+class ServerError(PlatformError):
+    kind = "server"
+
+
+class NetworkError(PlatformError):
+    kind = "network"
+
+
+class MalformedResponse(PlatformError):
+    kind = "malformed"
+
+
+class Unsupported(PlatformError):
+    """The platform cannot do what was asked (e.g. a reset period on a one-api gateway)."""
+
+    kind = "unsupported"
+
+
+class CreateUncertain(PlatformError):
+    """A create may or may not have happened (timeout, dropped connection, 5xx after sending)."""
+
+    kind = "create-uncertain"
+
+
+# ---------------------------------------------------------------- retry policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # total tries for a retryable request
+    base_delay: float = 0.5  # seconds; doubles each try, with jitter
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0  # a Retry-After longer than this is reported, not waited out
+
+    def backoff(self, attempt: int) -> float:
+        d = min(self.max_delay, self.base_delay * (2**attempt))
+        return d * (0.75 + random.random() * 0.5)
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+def retry_after_seconds(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+    from datetime import datetime, timezone
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+# ---------------------------------------------------------------- the protocol
+
+
+class Platform(ABC):
+    """A place that mints capped keys. Async; one HTTP client each; close with `aclose()`."""
+
+    kind: ClassVar[str] = ""
+    supports_reset: ClassVar[bool] = True
+    manage_url: str = ""  # where a person creates a management key (a class default, set per instance too)
+
+    def __init__(self, name: str, base_url: str, management_key: str, *,
+                 timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                 retry: RetryPolicy = RetryPolicy(),
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._management_key = management_key
+        self.retry = retry
+        self._sleep = sleep
+        self.requests_sent = 0
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            headers=self._auth_headers(management_key) | {"User-Agent": "capit-tui"},
+            transport=transport,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
+
+    def _auth_headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    # The endpoints an agent is pointed at, for a key issued here.
+    @property
+    @abstractmethod
+    def openai_base_url(self) -> str: ...
+
+    @property
+    def anthropic_base_url(self) -> str | None:
+        """Anthropic-style base (Claude Code adds /v1/messages itself), None if not offered."""
+        return None
+
+    @abstractmethod
+    async def check_management_key(self) -> KeyInfo:
+        """Raise AuthRejected / NotManagementKey unless the key we hold can manage keys."""
+
+    @abstractmethod
+    async def balance(self) -> Balance | None: ...
+
+    @abstractmethod
+    async def list_keys(self) -> list[CappedKey]:
+        """Every key, disabled ones too, across every workspace the management key can see."""
+
+    @abstractmethod
+    async def get_key(self, key_id: str) -> CappedKey: ...
+
+    @abstractmethod
+    async def create_key(self, name: str, limit: Decimal | None, reset: str | None) -> IssuedKey: ...
+
+    @abstractmethod
+    async def update_key(self, key_id: str, *, name: Any = UNSET, limit: Any = UNSET,
+                         reset: Any = UNSET, disabled: Any = UNSET) -> CappedKey: ...
+
+    @abstractmethod
+    async def delete_key(self, key_id: str) -> None: ...
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> "Platform":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------ HTTP plumbing
+
+    async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                    json_body: Any = None, idempotent: bool | None = None) -> httpx.Response:
+        """Send with the retry policy; return a 2xx response or raise a typed PlatformError."""
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD")
+        attempt = 0
+        while True:
+            try:
+                self.requests_sent += 1
+                resp = await self._client.request(method, path, params=params, json=json_body)
+            except httpx.TimeoutException as exc:
+                err: PlatformError = NetworkError(
+                    f"{self.name} did not answer in time ({_what(method, path)}). "
+                    "Check your connection and try again.", platform=self.name)
+                sent = not isinstance(exc, httpx.ConnectTimeout)
+                if attempt + 1 < self.retry.attempts and (idempotent or not sent):
+                    await self._sleep(self.retry.backoff(attempt))
+                    attempt += 1
+                    continue
+                raise self._uncertain(method, idempotent, err) if sent else err from None
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, httpx.ConnectError)
+                err = NetworkError(
+                    f"Could not reach {self.name} at {self.base_url} ({_transport_reason(exc)}). "
+                    "Check your connection, or the base URL in settings.", platform=self.name)
+                if attempt + 1 < self.retry.attempts and (idempotent or not sent):
+                    await self._sleep(self.retry.backoff(attempt))
+                    attempt += 1
+                    continue
+                raise self._uncertain(method, idempotent, err) if sent else err from None
+
+            if resp.status_code < 400:
+                return resp
+            if resp.status_code == 429:
+                wait = retry_after_seconds(resp)
+                if attempt + 1 < self.retry.attempts and (wait is None or wait <= self.retry.max_retry_after):
+                    await self._sleep(wait if wait is not None else self.retry.backoff(attempt))
+                    attempt += 1
+                    continue
+                hint = f" It asked to wait {wait:.0f} s." if wait else ""
+                raise RateLimited(
+                    f"{self.name} is rate limiting capit-tui.{hint} Try again in a minute.",
+                    platform=self.name, retry_after=wait)
+            if resp.status_code >= 500 and idempotent and attempt + 1 < self.retry.attempts:
+                await self._sleep(self.retry.backoff(attempt))
+                attempt += 1
+                continue
+            err = self._error_for(resp, method, path)
+            if resp.status_code >= 500 and not idempotent and method == "POST":
+                raise self._uncertain(method, idempotent, err)
+            raise err
+
+    def _uncertain(self, method: str, idempotent: bool, err: PlatformError) -> PlatformError:
+        if method != "POST" or idempotent:
+            return err
+        return CreateUncertain(str(err), platform=self.name)
+
+    def _error_for(self, resp: httpx.Response, method: str, path: str) -> PlatformError:
+        """Map an error response to a typed error. Subclasses may refine (see one-api)."""
+        status = resp.status_code
+        detail = _error_message(resp)
+        what = _what(method, path)
+        mentions_mgmt = "management key" in detail.lower() or "provisioning key" in detail.lower()
+        if status in (401, 403) and mentions_mgmt:
+            return NotManagementKey(
+                f"The key for {self.name} is not a management key, so it cannot manage keys. "
+                f"Create a management key at {self.manage_url or 'the platform dashboard'}.",
+                platform=self.name)
+        if status == 401:
+            return AuthRejected(
+                f"{self.name} rejected the management key (401{': ' + detail if detail else ''}). "
+                f"Check it, or create a new one at {self.manage_url or 'the platform dashboard'}.",
+                platform=self.name)
+        if status == 403:
+            return Forbidden(f"{self.name} refused {what} (403{': ' + detail if detail else ''}).",
+                             platform=self.name)
+        if status == 404:
+            return NotFound(f"{self.name} has no such key or endpoint ({what}).", platform=self.name)
+        if status in (400, 409, 422):
+            return BadRequest(f"{self.name} refused {what}: {detail or 'bad request'}.",
+                              platform=self.name, status=status)
+        if status >= 500:
+            return ServerError(
+                f"{self.name} had a server error ({status}) on {what}. Try again shortly.",
+                platform=self.name, status=status)
+        return PlatformError(f"{self.name} answered {status} to {what}{': ' + detail if detail else ''}.",
+                             platform=self.name, status=status)
+
+    def _json(self, resp: httpx.Response, what: str) -> Any:
+        try:
+            return resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            raise MalformedResponse(
+                f"{self.name} sent a reply to {what} that is not JSON; it may be down or behind a proxy. "
+                "Try again later.", platform=self.name) from None
+
+
+async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Run concurrently; on the first failure cancel the rest and raise that failure (not a group)."""
+    tasks: list[asyncio.Task[T]] = []
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for c in coros:
+                tasks.append(tg.create_task(c))  # type: ignore[arg-type]
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [t.result() for t in tasks]
+
+
+def _what(method: str, path: str) -> str:
+    return f"{method} {path}"
+
+
+def _transport_reason(exc: Exception) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or host not found"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was dropped"
+    if isinstance(exc, httpx.ReadError):
+        return "the connection was reset"
+    return type(exc).__name__
+
+
+def _error_message(resp: httpx.Response) -> str:
+    """The server's own error text, short and with anything secret-shaped masked."""
+    try:
+        body = resp.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        text = resp.text.strip().splitlines()[0] if resp.text.strip() else ""
+        return redact(text[:160])
+    msg = ""
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            msg = str(err.get("message") or "")
+        elif isinstance(err, str):
+            msg = err
+        if not msg and isinstance(body.get("message"), str):
+            msg = body["message"]
+    return redact(msg[:200])

@@ -1,0 +1,260 @@
+"""OpenRouter's key-management API (management key required), and OpenRouter-compatible servers.
+
+Facts used (see shared/reference/openrouter-api.md):
+- GET /keys returns at most 100 keys a page, newest first, no total count: page with `offset` and stop
+  at the first short page; `include_disabled=true` to see disabled keys; by default only the default
+  workspace, so list /workspaces and ask per workspace (a server without /workspaces: default only).
+- POST /keys answers 201 with the secret as the top-level `key`, beside `data`.
+- GET /key tells whether the key we hold is a management key (`is_management_key`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from capit_tui.model import Balance, CappedKey, IssuedKey, KeyInfo, parse_time
+from capit_tui.money import to_decimal, to_json_number
+from capit_tui.platforms.base import (
+    UNSET,
+    BadRequest,
+    CreateUncertain,
+    MalformedResponse,
+    NotFound,
+    NotManagementKey,
+    Platform,
+    PlatformError,
+    gather_all,
+)
+
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+PAGE_SIZE = 100
+
+
+class OpenRouterPlatform(Platform):
+    kind = "openrouter"
+    supports_reset = True
+    manage_url = "https://openrouter.ai/settings/management-keys"
+
+    def __init__(self, name: str, base_url: str, management_key: str, *, page_parallelism: int = 4,
+                 **kwargs: Any):
+        super().__init__(name, base_url, management_key, **kwargs)
+        self.page_parallelism = max(1, page_parallelism)
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def anthropic_base_url(self) -> str | None:
+        # Claude Code appends /v1/messages itself: https://openrouter.ai/api
+        if self.base_url.endswith("/v1"):
+            return self.base_url[: -len("/v1")]
+        return self.base_url
+
+    # ------------------------------------------------------------ key checks and balance
+
+    async def check_management_key(self) -> KeyInfo:
+        resp = await self._send("GET", "/key")
+        data = self._data(resp, "GET /key")
+        if not isinstance(data, dict):
+            raise MalformedResponse(f"{self.name} sent an unexpected reply to GET /key.", platform=self.name)
+        is_mgmt = bool(data.get("is_management_key") or data.get("is_provisioning_key"))
+        info = KeyInfo(
+            is_management_key=is_mgmt,
+            label=str(data.get("label") or ""),
+            limit=_dec(data.get("limit")),
+            usage=_dec(data.get("usage")) or Decimal(0),
+        )
+        if not is_mgmt:
+            raise NotManagementKey(
+                f"That is an inference key, not a management key: it can call models but cannot create "
+                f"or cap keys. Create a management key at {self.manage_url} and paste that instead.",
+                platform=self.name)
+        return info
+
+    async def balance(self) -> Balance | None:
+        resp = await self._send("GET", "/credits")
+        data = self._data(resp, "GET /credits")
+        if not isinstance(data, dict):
+            return None
+        return Balance(_dec(data.get("total_credits")), _dec(data.get("total_usage")))
+
+    # ------------------------------------------------------------ listing
+
+    async def list_workspaces(self) -> list[str | None]:
+        """Workspace ids the key can see; [None] (the default workspace) when the server has none."""
+        ids: list[str | None] = []
+        offset = 0
+        while True:
+            try:
+                resp = await self._send("GET", "/workspaces", params={"offset": offset, "limit": 100})
+            except NotFound:
+                return [None]
+            body = self._json(resp, "GET /workspaces")
+            items = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise MalformedResponse(f"{self.name} sent an unexpected list of workspaces.", platform=self.name)
+            ids.extend(str(w["id"]) for w in items if isinstance(w, dict) and w.get("id"))
+            total = body.get("total_count")
+            offset += len(items)
+            if not items or len(items) < 100 or (isinstance(total, int) and offset >= total):
+                break
+        return ids or [None]
+
+    async def list_keys(self) -> list[CappedKey]:
+        workspaces = await self.list_workspaces()
+        if len(workspaces) == 1:
+            return await self._list_workspace_keys(workspaces[0], single=True)
+        results = await gather_all(self._list_workspace_keys(w) for w in workspaces)
+        seen: set[str] = set()
+        keys: list[CappedKey] = []
+        for chunk in results:
+            for k in chunk:
+                if k.id not in seen:
+                    seen.add(k.id)
+                    keys.append(k)
+        return keys
+
+    async def _list_workspace_keys(self, workspace_id: str | None, single: bool = False) -> list[CappedKey]:
+        """Page concurrently, `page_parallelism` pages at a time; stop at the first short page."""
+        pages: dict[int, list[dict[str, Any]]] = {}
+        next_page = 0
+        done_at: int | None = None
+        while done_at is None:
+            batch = list(range(next_page, next_page + self.page_parallelism))
+            next_page += self.page_parallelism
+            fetched = await gather_all(self._page(workspace_id, p) for p in batch)
+            for p, items in zip(batch, fetched):
+                pages[p] = items
+                if len(items) < PAGE_SIZE and (done_at is None or p < done_at):
+                    done_at = p
+        keys: list[CappedKey] = []
+        seen: set[str] = set()
+        for p in range(done_at + 1):
+            for raw in pages[p]:
+                k = self._key(raw)
+                if k.id not in seen:  # a key created during paging shifts offsets by one
+                    seen.add(k.id)
+                    keys.append(k)
+        return keys
+
+    async def _page(self, workspace_id: str | None, page: int) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"include_disabled": "true", "offset": page * PAGE_SIZE}
+        if workspace_id:
+            params["workspace_id"] = workspace_id
+        resp = await self._send("GET", "/keys", params=params)
+        data = self._data(resp, "GET /keys")
+        if not isinstance(data, list):
+            raise MalformedResponse(f"{self.name} sent an unexpected list of keys.", platform=self.name)
+        return data
+
+    # ------------------------------------------------------------ single keys
+
+    async def get_key(self, key_id: str) -> CappedKey:
+        resp = await self._send("GET", f"/keys/{key_id}")
+        return self._key(self._data(resp, "GET /keys/{hash}"))
+
+    async def create_key(self, name: str, limit: Decimal | None, reset: str | None) -> IssuedKey:
+        if not name or not name.strip():
+            raise BadRequest("A key needs a name.", platform=self.name)
+        body: dict[str, Any] = {"name": name, "limit": to_json_number(limit), "limit_reset": reset}
+        started = datetime.now(timezone.utc)
+        try:
+            resp = await self._send("POST", "/keys", json_body=body)
+        except CreateUncertain as exc:
+            await self._clean_up_uncertain_create(name, started, exc)
+            raise  # unreachable: the clean-up raises
+        payload = self._json(resp, "POST /keys")
+        secret = payload.get("key") if isinstance(payload, dict) else None
+        if not isinstance(secret, str) or not secret:
+            # Created, but the secret is lost: a key nobody can use. Delete it rather than leave it.
+            data = payload.get("data") if isinstance(payload, dict) else None
+            if isinstance(data, dict) and data.get("hash"):
+                try:
+                    await self.delete_key(str(data["hash"]))
+                except PlatformError:
+                    pass
+            raise MalformedResponse(
+                f"{self.name} created the key '{name}' but did not return its secret; capit-tui deleted "
+                "that key again. Try once more.", platform=self.name)
+        return IssuedKey(secret=secret, key=self._key(payload.get("data")))
+
+    async def _clean_up_uncertain_create(self, name: str, started: datetime, exc: PlatformError) -> None:
+        """The create may have reached the server. Its secret is lost either way: find and delete it."""
+        try:
+            keys = await self.list_keys()
+        except PlatformError:
+            raise CreateUncertain(
+                f"{exc} The key '{name}' may have been created anyway; run `capit-tui keys list` and "
+                "revoke it if it is there.", platform=self.name) from None
+        window = started - timedelta(minutes=2)
+        orphans = [k for k in keys if k.name == name and (k.created_at is None or k.created_at >= window)]
+        removed = 0
+        for k in orphans:
+            try:
+                await self.delete_key(k.id)
+                removed += 1
+            except PlatformError:
+                pass
+        if orphans and removed < len(orphans):
+            raise CreateUncertain(
+                f"{exc} A key named '{name}' was created without its secret reaching capit-tui and could "
+                "not be deleted; revoke it with `capit-tui keys revoke`.", platform=self.name) from None
+        tail = " A half-made key was found and deleted." if removed else " No key was created."
+        raise CreateUncertain(f"{exc}{tail}", platform=self.name) from None
+
+    async def update_key(self, key_id: str, *, name: Any = UNSET, limit: Any = UNSET,
+                         reset: Any = UNSET, disabled: Any = UNSET) -> CappedKey:
+        body: dict[str, Any] = {}
+        if name is not UNSET:
+            body["name"] = name
+        if limit is not UNSET:
+            body["limit"] = to_json_number(limit)
+        if reset is not UNSET:
+            body["limit_reset"] = reset
+        if disabled is not UNSET:
+            body["disabled"] = bool(disabled)
+        resp = await self._send("PATCH", f"/keys/{key_id}", json_body=body, idempotent=True)
+        return self._key(self._data(resp, "PATCH /keys/{hash}"))
+
+    async def delete_key(self, key_id: str) -> None:
+        await self._send("DELETE", f"/keys/{key_id}", idempotent=False)
+
+    # ------------------------------------------------------------ parsing
+
+    def _data(self, resp: Any, what: str) -> Any:
+        body = self._json(resp, what)
+        if not isinstance(body, dict) or "data" not in body:
+            raise MalformedResponse(f"{self.name} sent an unexpected reply to {what}.", platform=self.name)
+        return body["data"]
+
+    def _key(self, raw: Any) -> CappedKey:
+        if not isinstance(raw, dict) or not raw.get("hash"):
+            raise MalformedResponse(f"{self.name} sent a key without an id.", platform=self.name)
+        try:
+            return CappedKey(
+                platform=self.name,
+                id=str(raw["hash"]),
+                name=str(raw.get("name") or ""),
+                label=str(raw.get("label") or ""),
+                disabled=bool(raw.get("disabled")),
+                limit=_dec(raw.get("limit")),
+                limit_reset=raw.get("limit_reset") or None,
+                limit_remaining=_dec(raw.get("limit_remaining")),
+                usage=_dec(raw.get("usage")) or Decimal(0),
+                usage_daily=_dec(raw.get("usage_daily")) or Decimal(0),
+                usage_weekly=_dec(raw.get("usage_weekly")) or Decimal(0),
+                usage_monthly=_dec(raw.get("usage_monthly")) or Decimal(0),
+                created_at=parse_time(raw.get("created_at")),
+                updated_at=parse_time(raw.get("updated_at")),
+                workspace_id=raw.get("workspace_id"),
+            )
+        except (TypeError, ValueError):
+            raise MalformedResponse(f"{self.name} sent a key with fields capit-tui cannot read.",
+                                    platform=self.name) from None
+
+
+def _dec(value: Any) -> Decimal | None:
+    return to_decimal(value)
