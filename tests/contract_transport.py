@@ -1,0 +1,39 @@
+"""An httpx transport that forwards to the real server and checks both directions against the spec."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+import httpx
+
+from openapi_contract import validate_request, validate_response
+
+
+class ContractTransport(httpx.AsyncBaseTransport):
+    """Every request the adapter sends and every answer it gets must match the OpenAPI subset."""
+
+    def __init__(self, *, fail_after_send: set[str] | None = None):
+        self._inner = httpx.AsyncHTTPTransport()
+        self.checked = 0
+        self.sent: list[tuple[str, str]] = []
+        # "POST /api/v1/keys": forward the request, then pretend the reply never came (timeout).
+        self.fail_after_send = fail_after_send or set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        query = dict(parse_qsl(request.url.query.decode()))
+        path = request.url.path
+        validate_request(request.method, path, query, body)
+        self.sent.append((request.method, path))
+        resp = await self._inner.handle_async_request(request)
+        raw = await resp.aread()
+        if f"{request.method} {path}" in self.fail_after_send:
+            raise httpx.ReadTimeout("simulated: the reply was lost", request=request)
+        if resp.headers.get("content-type", "").startswith("application/json") and resp.status_code != 429:
+            validate_response(request.method, path, resp.status_code, json.loads(raw), undocumented_errors=True)
+            self.checked += 1
+        return httpx.Response(resp.status_code, headers=resp.headers, content=raw, request=request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
