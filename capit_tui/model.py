@@ -66,9 +66,12 @@ class Budget:
     reset: str | None = "monthly"
 
     def describe(self) -> str:
+        """'$5.00 daily cap', '$5.00 cap that never resets', 'no cap'."""
         if self.limit is None:
             return "no cap"
-        return f"{format_usd(self.limit)} {reset_label(self.reset)}"
+        if self.reset is None:
+            return f"{format_usd(self.limit)} cap that never resets"
+        return f"{format_usd(self.limit)} {self.reset} cap"
 
 
 @dataclass(frozen=True)

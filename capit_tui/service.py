@@ -1,0 +1,174 @@
+"""What the CLI and the TUI both do with platforms: find the configured ones, list every key, pick keys
+by name/hash/glob, issue, re-cap, disable and revoke. No printing and no Textual here."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from capit_tui import settings as settings_mod
+from capit_tui import vault
+from capit_tui.model import CappedKey, IssuedKey
+from capit_tui.settings import PlatformConfig, Settings
+
+
+class ServiceError(Exception):
+    """A failure the message explains in a sentence or two (exit status 1 in the CLI)."""
+
+
+@dataclass
+class Configured:
+    config: PlatformConfig
+    source: str  # where its management key came from: env | keyring | file
+    _key: str = field(repr=False, default="")
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def open(self, **kwargs: Any):
+        from capit_tui.platforms import make_platform
+
+        return make_platform(self.config, self._key, **kwargs)
+
+
+def configured_platforms(s: Settings, only: str | None = None) -> list[Configured]:
+    """Known platforms whose management key is found (env, keyring or the consented file)."""
+    known = s.known_platforms()
+    if only is not None:
+        cfg = known.get(only.lower())
+        if cfg is None:
+            raise ServiceError(
+                f"Unknown platform '{only}'. Known platforms: {', '.join(sorted(known))}; add another with "
+                "`capit-tui platforms add NAME --kind oneapi --base-url URL`.")
+        found = vault.lookup(cfg.name)
+        if found is None:
+            raise ServiceError(
+                f"No management key for {cfg.name}. Run `capit-tui platforms add {cfg.name}`, or set "
+                f"{vault.env_var(cfg.name)}.")
+        return [Configured(cfg, found.source, found.key)]
+    out = []
+    for name in sorted(known):
+        found = vault.lookup(name)
+        if found is not None:
+            out.append(Configured(known[name], found.source, found.key))
+    return out
+
+
+@dataclass
+class Listing:
+    keys: list[CappedKey]
+    errors: dict[str, Exception]  # platform -> what went wrong there
+    requests: int = 0
+
+
+async def list_all_keys(platforms: list[Configured], **open_kwargs: Any) -> Listing:
+    """Every key on every platform, fetched concurrently. One platform failing does not hide the others."""
+    import asyncio
+
+    from capit_tui.platforms.base import PlatformError
+
+    async def one(c: Configured) -> tuple[list[CappedKey], Exception | None, int]:
+        p = c.open(**open_kwargs)
+        try:
+            return await p.list_keys(), None, p.requests_sent
+        except PlatformError as exc:
+            return [], exc, p.requests_sent
+        finally:
+            await p.aclose()
+
+    results = await asyncio.gather(*(one(c) for c in platforms))
+    listing = Listing([], {})
+    for c, (keys, err, n) in zip(platforms, results):
+        listing.keys.extend(keys)
+        listing.requests += n
+        if err is not None:
+            listing.errors[c.name] = err
+    listing.keys.sort(key=lambda k: (k.platform, -(k.created_at.timestamp() if k.created_at else 0), k.name))
+    return listing
+
+
+# ---------------------------------------------------------------- picking keys
+
+
+HASH_PREFIX_MIN = 8
+
+
+@dataclass(frozen=True)
+class Selection:
+    keys: list[CappedKey]
+    how: str  # "name" | "hash" | "glob"
+    everything: bool = False  # the pattern matches every key (e.g. '*')
+
+
+def select(keys: list[CappedKey], selector: str) -> Selection:
+    """Pick keys by exact name, by hash prefix (>= 8 hex characters) or by glob (* ? [...])."""
+    sel = selector.strip()
+    if not sel:
+        raise ServiceError("Name a key: its exact name, the first 8 or more characters of its hash, or a glob.")
+    if _has_control(sel):
+        raise ServiceError("The key name contains control characters; type it again.")
+    exact = [k for k in keys if k.name == sel]
+    if exact:
+        return Selection(exact, "name")
+    if any(ch in sel for ch in "*?["):
+        matched = [k for k in keys if fnmatch.fnmatchcase(k.name, sel)]
+        return Selection(matched, "glob", everything=bool(keys) and len(matched) == len(keys))
+    if re.fullmatch(r"[0-9a-fA-F]+", sel) or sel.isdigit():
+        by_id = [k for k in keys if k.id == sel]
+        if by_id:
+            return Selection(by_id, "hash")
+        if len(sel) >= HASH_PREFIX_MIN:
+            return Selection([k for k in keys if k.id.lower().startswith(sel.lower())], "hash")
+        if re.fullmatch(r"[0-9a-fA-F]+", sel) and any(k.id.lower().startswith(sel.lower()) for k in keys):
+            raise ServiceError(
+                f"'{sel}' is too short to pick a key by its hash: give at least {HASH_PREFIX_MIN} characters.")
+    return Selection([], "name")
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
+def clean_name(name: str) -> str:
+    """A key name as we will send it: no control characters, no surrounding space, at most 100 chars."""
+    n = name.strip()
+    if not n:
+        raise ServiceError("The key name is empty.")
+    if _has_control(n):
+        raise ServiceError("The key name contains control characters; use letters, digits, '-' or '_'.")
+    if len(n) > 100:
+        raise ServiceError(f"The key name is {len(n)} characters long; keep it to 100 or fewer.")
+    return n
+
+
+def default_name(agent: str | None = None, today: date | None = None) -> str:
+    today = today or date.today()
+    stamp = today.strftime("%Y%m%d")
+    return f"capit-{agent}-{stamp}" if agent else f"capit-{stamp}"
+
+
+def display_name(name: str, width: int | None = None) -> str:
+    """A name safe to print in a terminal: control characters shown as '?', long names cut with '…'."""
+    shown = "".join("?" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in name)
+    if width is not None and len(shown) > width:
+        shown = shown[: max(1, width - 1)] + "…"
+    return shown
+
+
+# ---------------------------------------------------------------- actions
+
+
+async def issue_key(c: Configured, name: str, limit: Decimal | None, reset: str | None,
+                    **open_kwargs: Any) -> IssuedKey:
+    async with c.open(**open_kwargs) as p:
+        return await p.create_key(name, limit, reset)
+
+
+def load_settings() -> Settings:
+    return settings_mod.load()
