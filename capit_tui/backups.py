@@ -1,0 +1,163 @@
+"""The backup store: the old bytes of every file capit-tui is about to change, kept under the user
+data dir (0700 folders, 0600 files) with a manifest written last. A backup without a manifest was
+interrupted and is ignored (and pruned), so a crash never leaves a half backup that looks whole."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets as _secrets
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from capit_tui.fsutil import atomic_write, ensure_private_dir
+
+MANIFEST = "manifest.json"
+
+
+class BackupError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    path: Path  # the path as the agent names it
+    target: Path  # where its bytes live (a symlink resolved)
+    existed: bool
+    mode: int | None
+    blob: str | None  # relative path of the saved bytes inside the backup folder
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Backup:
+    id: str
+    created_at: datetime
+    folder: Path
+    files: tuple[BackupFile, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def agents(self) -> list[str]:
+        return list(self.meta.get("agents", []))
+
+    def content(self, f: BackupFile) -> bytes | None:
+        if not f.existed or f.blob is None:
+            return None
+        data = (self.folder / f.blob).read_bytes()
+        if f.sha256 and hashlib.sha256(data).hexdigest() != f.sha256:
+            raise BackupError(f"The backup {self.id} is damaged: {f.path} does not match its checksum.")
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
+            "folder": str(self.folder),
+            "files": [{"path": str(f.path), "existed": f.existed} for f in self.files],
+            **{k: v for k, v in self.meta.items() if k not in ("files",)},
+        }
+
+
+class BackupStore:
+    def __init__(self, root: Path | None = None, clock: Callable[[], datetime] | None = None):
+        if root is None:
+            from capit_tui.settings import data_dir
+
+            root = data_dir() / "backups"
+        self.root = Path(root)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def _new_id(self, now: datetime) -> str:
+        return f"{now.strftime('%Y%m%d-%H%M%S')}-{_secrets.token_hex(3)}"
+
+    def create(self, entries: list[tuple[Path, Path, bytes | None, int | None]], meta: dict[str, Any]) -> Backup:
+        """Save (path, target, old bytes or None if absent, old mode) for every file; manifest last."""
+        ensure_private_dir(self.root)
+        now = self._clock()
+        bid = self._new_id(now)
+        folder = self.root / bid
+        folder.mkdir(mode=0o700)
+        files: list[BackupFile] = []
+        for i, (path, target, data, mode) in enumerate(entries):
+            blob = None
+            digest = None
+            if data is not None:
+                blob = f"file-{i}"
+                atomic_write(folder / blob, data, mode=0o600)
+                digest = hashlib.sha256(data).hexdigest()
+            files.append(BackupFile(Path(path), Path(target), data is not None, mode, blob, digest))
+        manifest = {
+            "id": bid,
+            "created_at": now.isoformat().replace("+00:00", "Z"),
+            "files": [
+                {"path": str(f.path), "target": str(f.target), "existed": f.existed, "mode": f.mode,
+                 "blob": f.blob, "sha256": f.sha256}
+                for f in files
+            ],
+            "meta": meta,
+        }
+        atomic_write(folder / MANIFEST, json.dumps(manifest, indent=2).encode(), mode=0o600)
+        return Backup(bid, now, folder, tuple(files), dict(meta))
+
+    def list(self) -> list[Backup]:
+        """Every complete backup, newest first."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for folder in self.root.iterdir():
+            b = self._load(folder)
+            if b is not None:
+                out.append(b)
+        out.sort(key=lambda b: (b.created_at, b.id), reverse=True)
+        return out
+
+    def get(self, bid: str) -> Backup:
+        folder = self.root / bid
+        if "/" in bid or bid.startswith(".") or not folder.is_dir():
+            raise BackupError(f"No backup '{bid}'. See `capit-tui backups list`.")
+        b = self._load(folder)
+        if b is None:
+            raise BackupError(f"The backup '{bid}' is incomplete (capit-tui was interrupted while making it).")
+        return b
+
+    def latest(self, agent: str | None = None) -> Backup | None:
+        for b in self.list():
+            if agent is None or agent in b.agents:
+                return b
+        return None
+
+    def prune_incomplete(self) -> int:
+        """Remove backup folders that never got a manifest (an interrupted run)."""
+        if not self.root.is_dir():
+            return 0
+        n = 0
+        for folder in self.root.iterdir():
+            if folder.is_dir() and not (folder / MANIFEST).exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                n += 1
+        return n
+
+    def _load(self, folder: Path) -> Backup | None:
+        try:
+            raw = json.loads((folder / MANIFEST).read_text())
+            files = tuple(
+                BackupFile(Path(f["path"]), Path(f["target"]), bool(f["existed"]), f.get("mode"), f.get("blob"),
+                           f.get("sha256"))
+                for f in raw["files"]
+            )
+            created = datetime.fromisoformat(raw["created_at"].replace("Z", "+00:00"))
+            return Backup(raw["id"], created, folder, files, dict(raw.get("meta", {})))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def file_mode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return None

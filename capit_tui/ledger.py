@@ -1,0 +1,89 @@
+"""Which key was installed into which agent, when, and which backup holds the files it replaced.
+
+A JSON file under the user data dir (0600). It never holds a secret: only the platform's key id,
+the key's name and the masked form of its secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from capit_tui.fsutil import atomic_write, ensure_private_dir
+
+
+@dataclass(frozen=True)
+class Install:
+    time: str
+    agent: str
+    platform: str
+    key_id: str
+    key_name: str
+    masked: str
+    files: list[str]
+    backup_id: str | None
+    revoked: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Ledger:
+    def __init__(self, path: Path | None = None):
+        if path is None:
+            from capit_tui.settings import data_dir
+
+            path = data_dir() / "ledger.json"
+        self.path = Path(path)
+
+    def entries(self) -> list[Install]:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError):
+            return []  # a damaged ledger only loses the "held by" column; the configs are untouched
+        out = []
+        for r in raw.get("installs", []) if isinstance(raw, dict) else []:
+            try:
+                out.append(Install(**r))
+            except TypeError:
+                continue
+        return out
+
+    def _save(self, items: list[Install]) -> None:
+        ensure_private_dir(self.path.parent)
+        body = json.dumps({"version": 1, "installs": [asdict(i) for i in items]}, indent=2)
+        atomic_write(self.path, body.encode(), mode=0o600)
+
+    def record(self, install: Install) -> None:
+        items = self.entries()
+        items.append(install)
+        self._save(items)
+
+    def mark_revoked(self, platform: str, key_id: str) -> None:
+        items = [
+            Install(**{**asdict(i), "revoked": True}) if (i.platform, i.key_id) == (platform, key_id) else i
+            for i in self.entries()
+        ]
+        self._save(items)
+
+    def current(self) -> dict[str, Install]:
+        """Per agent, its most recent install (what its files hold now, as far as capit-tui knows)."""
+        latest: dict[str, Install] = {}
+        for i in self.entries():
+            latest[i.agent] = i
+        return latest
+
+    def holders(self, platform: str, key_id: str) -> list[str]:
+        """Agents whose latest install is this key."""
+        return sorted(a for a, i in self.current().items()
+                      if (i.platform, i.key_id) == (platform, key_id) and not i.revoked)
+
+    def installs_of(self, platform: str, key_id: str) -> list[Install]:
+        return [i for i in self.entries() if (i.platform, i.key_id) == (platform, key_id)]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
