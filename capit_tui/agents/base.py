@@ -1,0 +1,183 @@
+"""What every coding agent module declares: how to find it, its files, the exact fields that point it
+at an OpenRouter-compatible platform with a key, and how to read back the key it uses now.
+
+An agent is `support = "file"` only when its own program, reading the files we write, sends the new
+key (see shared/reference/agents.md). Agents whose key lives only in a keychain or on a vendor's
+server are `support = "manual"`: the key is shown once with exact steps, and no file is edited.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from capit_tui.redact import mask
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an agent should send requests, and with which key (a placeholder in previews)."""
+
+    platform: str
+    openai_base_url: str  # e.g. https://openrouter.ai/api/v1
+    anthropic_base_url: str | None  # e.g. https://openrouter.ai/api (Claude Code adds /v1/messages)
+    secret: str = field(repr=False)
+    model: str | None = None
+    platform_kind: str = "openrouter"
+
+    def __repr__(self) -> str:
+        return f"Endpoint(platform={self.platform!r}, base={self.openai_base_url!r}, secret={mask(self.secret)!r})"
+
+
+@dataclass(frozen=True)
+class FileEdit:
+    """Set (or delete) fields in one file. Values are scalars; `None` as a value means JSON null."""
+
+    path: Path
+    fmt: str  # one of capit_tui.edits.FORMATS
+    sets: tuple[tuple[tuple[str, ...], Any], ...] = ()
+    deletes: tuple[tuple[str, ...], ...] = ()
+    holds_secret: bool = False
+
+
+@dataclass(frozen=True)
+class Detection:
+    installed: bool
+    binary: str | None  # full path of the program found on PATH
+    config_exists: bool  # its config folder exists
+
+    @property
+    def found(self) -> bool:
+        return self.installed or self.config_exists
+
+
+@dataclass(frozen=True)
+class InstalledKey:
+    """The key an agent's files make it use now, and where that comes from."""
+
+    secret: str = field(repr=False)
+    base_url: str | None
+    source: Path
+
+    @property
+    def masked(self) -> str:
+        return mask(self.secret)
+
+    def __repr__(self) -> str:
+        return f"InstalledKey(secret={self.masked!r}, base_url={self.base_url!r}, source={str(self.source)!r})"
+
+
+class Agent(ABC):
+    name: ClassVar[str]  # capit's name: claude, codex, opencode, ...
+    title: ClassVar[str]  # what people call it: Claude Code
+    binaries: ClassVar[tuple[str, ...]] = ()
+    support: ClassVar[str] = "file"  # "file" | "manual" | "unsupported"
+    wire: ClassVar[str] = "openai-chat"  # which API it speaks: anthropic | openai-chat | openai-responses
+    default_model: ClassVar[str | None] = None  # an example model slug for the form
+    notes: ClassVar[str] = ""  # one line shown beside it (why manual, what to restart, ...)
+
+    def __init__(self, env: Mapping[str, str] | None = None):
+        self.env: Mapping[str, str] = os.environ if env is None else env
+
+    # ------------------------------------------------------------ places
+
+    @property
+    def home(self) -> Path:
+        """The user's home for agent files: CAPIT_AGENT_HOME (demo, tests) or HOME."""
+        override = self.env.get("CAPIT_AGENT_HOME")
+        if override:
+            return Path(override)
+        home = self.env.get("HOME") or self.env.get("USERPROFILE")
+        return Path(home) if home else Path.home()
+
+    def xdg(self, var: str, default: str) -> Path:
+        """An XDG base dir honouring the variable, unless the demo home overrides everything."""
+        if not self.env.get("CAPIT_AGENT_HOME"):
+            value = self.env.get(var)
+            if value:
+                return Path(value)
+        return self.home / default
+
+    def env_path(self, var: str, default: Path) -> Path:
+        """A folder an agent lets users move with an environment variable (CODEX_HOME, ...)."""
+        if not self.env.get("CAPIT_AGENT_HOME"):
+            value = self.env.get(var)
+            if value:
+                return Path(value).expanduser()
+        return default
+
+    def config_dir(self) -> Path:
+        raise NotImplementedError
+
+    def files(self) -> list[Path]:
+        """Every file this agent module reads or writes."""
+        return []
+
+    # ------------------------------------------------------------ detection
+
+    def which(self) -> str | None:
+        path = self.env.get("PATH", os.defpath)
+        for b in self.binaries:
+            found = shutil.which(b, path=path)
+            if found:
+                return found
+        for extra in self.extra_binary_paths():
+            if extra.is_file() and os.access(extra, os.X_OK):
+                return str(extra)
+        return None
+
+    def extra_binary_paths(self) -> list[Path]:
+        """Install locations not always on PATH (e.g. ~/.local/bin/claude)."""
+        return []
+
+    def detect(self) -> Detection:
+        binary = self.which()
+        try:
+            exists = self.config_dir().exists()
+        except NotImplementedError:
+            exists = False
+        return Detection(installed=binary is not None, binary=binary, config_exists=exists)
+
+    # ------------------------------------------------------------ install
+
+    def plan_install(self, ep: Endpoint) -> list[FileEdit]:
+        """The file edits that make this agent use `ep`. Only for support == "file"."""
+        raise NotImplementedError
+
+    def installed_key(self) -> InstalledKey | None:
+        """Read the agent's files (never its environment) and return the key they make it use."""
+        return None
+
+    def warnings(self) -> list[str]:
+        """Things that could stop the installed key from being used (env overrides, project files)."""
+        return []
+
+    def manual_steps(self, ep: Endpoint) -> list[str]:
+        """For manual agents: the exact steps to install the key by hand (the key itself not included)."""
+        return []
+
+    def after_install(self) -> list[str]:
+        """What the user should do after the files are written (restart a daemon, ...)."""
+        return []
+
+
+# ---------------------------------------------------------------- helpers for agent modules
+
+
+def read_doc(path: Path, fmt: str):
+    """Load a config file for reading back values; None if missing or unreadable (never raises)."""
+    from capit_tui.edits import ParseError, load
+
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        return load(raw.decode("utf-8-sig"), fmt, filename=str(path))
+    except (ParseError, UnicodeDecodeError, ValueError):
+        return None
