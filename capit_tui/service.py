@@ -69,28 +69,40 @@ class Listing:
 
 async def list_all_keys(platforms: list[Configured], **open_kwargs: Any) -> Listing:
     """Every key on every platform, fetched concurrently. One platform failing does not hide the others."""
+    opened = [c.open(**open_kwargs) for c in platforms]
+    try:
+        return await list_keys_on(opened)
+    finally:
+        for p in opened:
+            await p.aclose()
+
+
+async def list_keys_on(opened: list[Any]) -> Listing:
+    """The same over adapters the caller keeps open (the TUI keeps one client per platform)."""
     import asyncio
 
     from capit_tui.platforms.base import PlatformError
 
-    async def one(c: Configured) -> tuple[list[CappedKey], Exception | None, int]:
-        p = c.open(**open_kwargs)
+    async def one(p: Any) -> tuple[list[CappedKey], Exception | None, int]:
+        before = p.requests_sent
         try:
-            return await p.list_keys(), None, p.requests_sent
+            return await p.list_keys(), None, p.requests_sent - before
         except PlatformError as exc:
-            return [], exc, p.requests_sent
-        finally:
-            await p.aclose()
+            return [], exc, p.requests_sent - before
 
-    results = await asyncio.gather(*(one(c) for c in platforms))
+    results = await asyncio.gather(*(one(p) for p in opened))
     listing = Listing([], {})
-    for c, (keys, err, n) in zip(platforms, results):
+    for p, (keys, err, n) in zip(opened, results):
         listing.keys.extend(keys)
         listing.requests += n
         if err is not None:
-            listing.errors[c.name] = err
-    listing.keys.sort(key=lambda k: (k.platform, -(k.created_at.timestamp() if k.created_at else 0), k.name))
+            listing.errors[p.name] = err
+    listing.keys.sort(key=sort_key)
     return listing
+
+
+def sort_key(k: CappedKey) -> tuple:
+    return (k.platform, -(k.created_at.timestamp() if k.created_at else 0), k.name, k.id)
 
 
 # ---------------------------------------------------------------- picking keys

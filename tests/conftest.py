@@ -37,7 +37,6 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "fake_keyring.FileKeyring")
     monkeypatch.setenv("CAPIT_TEST_KEYRING_FILE", str(tmp_path / "keyring.json"))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(ROOT)]))
-    monkeypatch.setenv("NO_COLOR", "1")
     # Proxies would route loopback traffic elsewhere.
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)

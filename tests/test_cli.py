@@ -226,3 +226,71 @@ def test_usage_errors_exit_2():
     assert cli("keys").returncode == 2
     assert cli("keys", "frobnicate").returncode == 2
     assert cli("--bogus").returncode == 2
+
+
+# ---------------------------------------------------------------- agents, installs and backups
+
+
+def test_dry_run_shows_masked_diffs_and_changes_nothing(sandbox, isolated_home):
+    p = cli("openrouter", "5.00", "--agent", "claude", "--agent", "codex", "--dry-run", env=on(sandbox))
+    assert p.returncode == 0, p.stderr
+    assert "+++ " in p.stdout and ".claude/settings.json" in p.stdout and ".codex/config.toml" in p.stdout
+    assert "sk-or-v1-…0000" in p.stdout and "Dry run" in p.stderr
+    assert names(sandbox) == set()
+    assert not (isolated_home / ".claude").exists() and not (isolated_home / ".codex").exists()
+
+
+def test_install_then_agents_keys_and_restore(sandbox, isolated_home):
+    settings = isolated_home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    original = b'{\n  "model": "opus"\n}\n'
+    settings.write_bytes(original)
+    p = cli("openrouter", "5.00", "--agent", "claude", "--yes", env=on(sandbox))
+    assert p.returncode == 0, p.stderr
+    assert "$5.00 openrouter key installed into claude" in p.stderr
+    secret = json.loads(settings.read_text())["env"]["ANTHROPIC_AUTH_TOKEN"]
+    assert secret not in p.stdout and secret not in p.stderr  # an installed key is never printed
+    listed = json.loads(cli("keys", "list", "--json", env=on(sandbox)).stdout)
+    (k,) = listed
+    assert k["agents"] == ["claude"] and k["name"].startswith("capit-claude-")
+    agents = {a["name"]: a for a in json.loads(cli("agents", "--json", env=on(sandbox)).stdout)}
+    assert agents["claude"]["key"] == "sk-or-v1-…" + secret[-4:]
+    assert agents["claude"]["capit_key"]["name"] == k["name"]
+    assert agents["cursor"]["support"] == "manual"
+    backups = json.loads(cli("backups", "list", "--json", env=on(sandbox)).stdout)
+    assert len(backups) == 1 and backups[0]["agents"] == ["claude"]
+    p = cli("backups", "restore", "--latest", "--agent", "claude", env=on(sandbox), input="y\n")
+    assert p.returncode == 0, p.stderr
+    assert secret not in p.stdout and "sk-or-v1-…" in p.stdout
+    assert settings.read_bytes() == original
+    assert len(json.loads(cli("backups", "list", "--json", env=on(sandbox)).stdout)) == 2
+
+
+def test_each_agent_gets_its_own_named_key(sandbox, isolated_home):
+    p = cli("openrouter", "1", "--agent", "claude,codex", "--name", "team", "--reset", "weekly", "--yes",
+            env=on(sandbox))
+    assert p.returncode == 0, p.stderr
+    assert names(sandbox) == {"team-claude", "team-codex"}
+
+
+def test_manual_agent_prints_its_key_once_with_steps(sandbox, isolated_home):
+    p = cli("openrouter", "3", "--agent", "cursor", "--yes", env=on(sandbox))
+    assert p.returncode == 0, p.stderr
+    secret = p.stdout.strip()
+    assert secret.startswith("sk-or-v1-") and p.stdout.count("\n") == 1
+    assert "Override OpenAI Base URL" in p.stderr and secret not in p.stderr
+
+
+def test_unknown_agent_is_a_usage_error(sandbox):
+    p = cli("openrouter", "3", "--agent", "notepad", env=on(sandbox))
+    assert p.returncode == 2 and "known agents" in p.stderr
+
+
+def test_refused_install_issues_nothing(sandbox, isolated_home):
+    codex = isolated_home / ".codex"
+    codex.mkdir()
+    (codex / "config.toml").write_text("model = [unclosed\n")
+    p = cli("openrouter", "3", "--agent", "codex", "--yes", env=on(sandbox))
+    assert p.returncode == 1 and "config.toml:1" in p.stderr and "Nothing was changed" in p.stderr
+    assert names(sandbox) == set()
+    assert (codex / "config.toml").read_text() == "model = [unclosed\n"

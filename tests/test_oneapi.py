@@ -229,7 +229,7 @@ def test_key_mapping(server: OneApiServer) -> None:
     assert k.id == str(t["id"]) and k.platform == "AIHubMix"
     assert k.limit == Decimal(6) and k.limit_remaining == Decimal(5)
     assert k.usage == k.usage_daily == k.usage_weekly == k.usage_monthly == Decimal(1)
-    assert k.limit_reset is None and k.budget.describe() == "$6.00 never"
+    assert k.limit_reset is None and k.budget.describe() == "$6.00 cap that never resets"
     assert k.label == "sk-…" + t["key"][-4:]
     assert k.created_at is not None and int(k.created_at.timestamp()) == 1_700_000_000
     assert k.status == "active" and not k.disabled
