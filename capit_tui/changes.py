@@ -169,7 +169,11 @@ def plan_edits(edits: Iterable[tuple[str, Any]], secrets: Iterable[str] = ()) ->
                 raise PlanError(f"{path}: cannot set {'.'.join(key_path)}: {redact(str(exc), *secret_list)}. "
                                 "Nothing was changed.") from None
         for key_path in edit.deletes:
-            doc.delete(key_path)
+            try:
+                doc.delete(key_path)
+            except (ParseError, UnsafeEdit, ValueError, TypeError) as exc:
+                raise PlanError(f"{path}: cannot remove {'.'.join(key_path)}: {redact(str(exc), *secret_list)}. "
+                                "Nothing was changed.") from None
     changes = []
     for path in order:
         _fmt, doc, change = docs[path]

@@ -76,10 +76,8 @@ def placeholder_for(kind: str) -> str:
 def preview(c: Configured, agents: list[Agent], *, name: str | None = None, model: str | None = None,
             today: date | None = None) -> Preview:
     """Plan all edits with a placeholder key. Raises PlanError (nothing written) on a bad file."""
-    p = c.open()
+    p = c.open()  # opens no connection: the adapter only knows its endpoints until a request is made
     openai_base, anthropic_base = p.openai_base_url, p.anthropic_base_url
-    # Building the adapter opened an HTTP client; nothing was sent. Close it without an event loop.
-    _close_quietly(p)
     placeholder = placeholder_for(c.config.kind)
     pv = Preview(c, openai_base, anthropic_base, model, [], [], {}, Plan([]), placeholder)
     edits = []
@@ -98,15 +96,6 @@ def preview(c: Configured, agents: list[Agent], *, name: str | None = None, mode
         pv.warnings.extend(f"{a.title}: {w}" for w in a.warnings())
     pv.plan = plan_edits(edits, [placeholder])
     return pv
-
-
-def _close_quietly(platform: Any) -> None:
-    import asyncio
-
-    try:
-        asyncio.run(platform.aclose())
-    except RuntimeError:  # already inside a loop (the TUI): let the GC close the unused client
-        pass
 
 
 async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,

@@ -174,13 +174,22 @@ class Platform(ABC):
         self.retry = retry
         self._sleep = sleep
         self.requests_sent = 0
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            headers=self._auth_headers(management_key) | {"User-Agent": "capit-tui"},
-            transport=transport,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-        )
+        self._timeout = timeout
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The platform's one HTTP client, made on first use (building an adapter opens nothing)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self._timeout,
+                headers=self._auth_headers(self._management_key) | {"User-Agent": "capit-tui"},
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+            )
+        return self._http
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r})"
@@ -223,7 +232,9 @@ class Platform(ABC):
     async def delete_key(self, key_id: str) -> None: ...
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def __aenter__(self) -> "Platform":
         return self

@@ -1,0 +1,290 @@
+"""The full-screen app: modes (Keys, Agents, Platforms, Backups), global bindings, the command
+palette, the background spend refresh, and the key actions every screen shares.
+
+The app holds no logic the CLI lacks: it calls the same core (service, install, changes, backups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.signal import Signal
+
+from capit_tui.backups import BackupStore
+from capit_tui.ledger import Ledger
+from capit_tui.model import CappedKey
+from capit_tui.service import Configured, list_keys_on
+from capit_tui.settings import Settings
+from capit_tui.watch import SpendWatch, Update
+
+
+def _keys_screen() -> Screen:
+    from capit_tui.screens.keys import KeysScreen
+
+    return KeysScreen()
+
+
+def _agents_screen() -> Screen:
+    from capit_tui.screens.agents import AgentsScreen
+
+    return AgentsScreen()
+
+
+def _platforms_screen() -> Screen:
+    from capit_tui.screens.platforms import PlatformsScreen
+
+    return PlatformsScreen()
+
+
+def _backups_screen() -> Screen:
+    from capit_tui.screens.backups import BackupsScreen
+
+    return BackupsScreen()
+
+
+MODE_TITLES = {"keys": "Keys", "agents": "Agents", "platforms": "Platforms", "backups": "Backups"}
+
+
+class CapitApp(App[None]):
+    TITLE = "capit-tui"
+    CSS_PATH = "app.tcss"
+    MODES = {"keys": _keys_screen, "agents": _agents_screen, "platforms": _platforms_screen,
+             "backups": _backups_screen}
+    DEFAULT_MODE = "keys"
+    BINDINGS = [
+        Binding("1", "switch_mode('keys')", "Keys", id="mode-keys", show=False),
+        Binding("2", "switch_mode('agents')", "Agents", id="mode-agents", show=False),
+        Binding("3", "switch_mode('platforms')", "Platforms", id="mode-platforms", show=False),
+        Binding("4", "switch_mode('backups')", "Backups", id="mode-backups", show=False),
+        Binding("n", "new_key", "New", id="new-key"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, *, platforms: list[Configured] | None = None, settings: Settings | None = None,
+                 demo: bool = False, clock: Callable[[], datetime] | None = None,
+                 refresh_interval: float | None = None, auto_refresh: bool = True,
+                 agent_env: Mapping[str, str] | None = None, store: BackupStore | None = None,
+                 ledger: Ledger | None = None, today: Any = None):
+        super().__init__()
+        from capit_tui import settings as settings_mod
+
+        self.settings = settings or settings_mod.load()
+        if platforms is None:
+            from capit_tui.service import configured_platforms
+
+            platforms = configured_platforms(self.settings)
+        self.platforms: list[Configured] = platforms
+        self.demo = demo
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.today = today  # a fixed date for key names in tests; None = today
+        self.refresh_interval = refresh_interval or self.settings.refresh_interval
+        self.live_refresh = auto_refresh
+        self.agent_env = agent_env
+        self.store = store or BackupStore()
+        self.ledger = ledger or Ledger()
+        self.spend = SpendWatch()
+        self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
+        self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
+        self.refreshing = False
+        self._opened: dict[str, Any] = {}
+        self._timer: Any = None
+        if demo:
+            self.sub_title = "DEMO: sandbox platform, nothing of yours is touched"
+
+    # ------------------------------------------------------------ platforms
+
+    def platform(self, name: str) -> Any:
+        """The long-lived adapter for a platform (one HTTP client each, reused by every refresh)."""
+        if name not in self._opened:
+            c = next(c for c in self.platforms if c.name == name)
+            self._opened[name] = c.open()
+        return self._opened[name]
+
+    def set_platforms(self, platforms: list[Configured]) -> None:
+        for name in list(self._opened):
+            if name not in {c.name for c in platforms}:
+                adapter = self._opened.pop(name)
+                self.run_worker(adapter.aclose(), group="close")
+        self.platforms = platforms
+        self.platforms_signal.publish(None)
+        self.action_refresh()
+
+    async def on_unmount(self) -> None:
+        for adapter in self._opened.values():
+            try:
+                await adapter.aclose()
+            except Exception:
+                pass
+
+    # ------------------------------------------------------------ start-up
+
+    def on_mount(self) -> None:
+        if not self.platforms:
+            from capit_tui.screens.onboarding import OnboardingScreen
+
+            self.push_screen(OnboardingScreen())
+        else:
+            self.refresh_spend()
+
+    # ------------------------------------------------------------ the spend refresh
+
+    @work(exclusive=True, group="refresh", exit_on_error=False)
+    async def refresh_spend(self) -> None:
+        """Fetch every key on every platform. Never overlaps: the next one is scheduled when this ends."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.refreshing = True
+        self.spend_signal.publish(Update([], [], [], []))  # lets screens show "refreshing"
+        try:
+            listing = await list_keys_on([self.platform(c.name) for c in self.platforms])
+            errors = {name: str(exc) for name, exc in listing.errors.items()}
+            update = self.spend.apply(listing.keys, errors, self.clock())
+        finally:
+            self.refreshing = False
+            if self.live_refresh and self.platforms:
+                self._timer = self.set_timer(self.refresh_interval, self.refresh_spend)
+        for c in update.crossings:
+            from capit_tui.money import format_usd
+
+            level = "error" if c.threshold >= 100 else "warning"
+            self.notify(f"{c.key.name} has spent {format_usd(c.key.spent)} of its {format_usd(c.key.limit)} cap "
+                        f"({c.threshold}%).", title="Cap reached" if c.threshold >= 100 else "80% of cap",
+                        severity=level, markup=False)
+        self.spend_signal.publish(update)
+
+    def action_refresh(self) -> None:
+        if self.platforms:
+            self.refresh_spend()
+
+    def holders(self, key: CappedKey) -> list[str]:
+        return self.ledger.holders(key.platform, key.id)
+
+    # ------------------------------------------------------------ actions on keys
+
+    @work(group="key-action", exit_on_error=False)
+    async def revoke_key(self, key: CappedKey) -> None:
+        from capit_tui.platforms.base import NotFound, PlatformError
+
+        holders = self.holders(key)
+        try:
+            await self.platform(key.platform).delete_key(key.id)
+        except NotFound:
+            pass  # already gone: the outcome the user asked for
+        except PlatformError as exc:
+            self.notify(str(exc), title=f"{key.name} was not revoked", severity="error", markup=False)
+            return
+        self.ledger.mark_revoked(key.platform, key.id)
+        self.spend.forget((key.platform, key.id))
+        self.notify(f"Revoked {key.name} on {key.platform}.", title="Revoked", markup=False)
+        self.spend_signal.publish(Update([], [], [(key.platform, key.id)], []))
+        if holders:
+            self.offer_restore(key, holders)
+        self.action_refresh()
+
+    def offer_restore(self, key: CappedKey, holders: list[str]) -> None:
+        """After a revoke: offer to put back the configs those agents had before this key."""
+        from capit_tui.screens.confirm import ConfirmScreen
+
+        installs = [i for i in self.ledger.installs_of(key.platform, key.id) if i.backup_id]
+        if not installs:
+            return
+        backup_id = installs[-1].backup_id
+        body = [f"{', '.join(holders)} {'were' if len(holders) > 1 else 'was'} using {key.name}, which is now revoked.",
+                f"Put back the files they had before, from backup {backup_id}?"]
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.restore_backup(backup_id, holders)
+
+        self.push_screen(ConfirmScreen("Restore the old configs?", body, yes="Restore", no="Keep"), done)
+
+    def restore_backup(self, backup_id: str, agents: list[str] | None = None) -> None:
+        """Put back the files of `agents` (all of the backup's when None), through the CLI's own path."""
+        from capit_tui.agent_status import restore_apply, restore_preview
+
+        restored = 0
+        try:
+            for agent in agents or [None]:  # type: ignore[list-item]
+                rp = restore_preview(self.store, backup_id, agent)
+                if rp.changes:
+                    restore_apply(self.store, rp)
+                    restored += rp.changes
+        except Exception as exc:  # BackupError, NothingToRestore, StaleError, ApplyError: all explain themselves
+            self.notify(str(exc), title="Not restored", severity="error", markup=False)
+            return
+        self.notify(f"Restored {restored} file(s) from backup {backup_id}.", title="Restored", markup=False)
+
+    @work(group="key-action", exit_on_error=False)
+    async def update_key(self, key: CappedKey, **changes: Any) -> None:
+        from capit_tui.platforms.base import PlatformError
+
+        try:
+            updated = await self.platform(key.platform).update_key(key.id, **changes)
+        except PlatformError as exc:
+            self.notify(str(exc), title=f"{key.name} was not changed", severity="error", markup=False)
+            return
+        self.spend.put(updated)
+        self.spend_signal.publish(Update([], [(key.platform, key.id)], [], []))
+        if "disabled" in changes:
+            what = "Disabled" if updated.disabled else "Enabled"
+        else:
+            what = f"New cap {updated.budget.describe()} on"
+        self.notify(f"{what} {key.name}.", markup=False)
+
+    # ------------------------------------------------------------ global actions
+
+    def action_new_key(self, agents: Iterable[str] = ()) -> None:
+        from capit_tui.screens.issue import NewKeyScreen
+        from capit_tui.screens.review import ResultScreen, ReviewScreen
+
+        if isinstance(self.screen, (NewKeyScreen, ReviewScreen, ResultScreen)):
+            return  # already in the new-key flow
+        if not self.platforms:
+            self.notify("Add a platform first (3 Platforms, then a).", severity="warning")
+            return
+        self.push_screen(NewKeyScreen(preselect=list(agents)))
+
+    async def action_quit(self) -> None:
+        """Quitting in the middle of an install could leave keys issued and files half-written: refuse."""
+        busy = [w for w in self.workers if w.group == "install" and w.is_running]
+        if busy:
+            self.notify("An install is running. Quit once it has finished (or been undone), so no key is left half-installed.",
+                        severity="warning")
+            return
+        self.exit()
+
+    def action_help(self) -> None:
+        from capit_tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, title in MODE_TITLES.items():
+            yield SystemCommand(f"Go to {title}", f"Show the {title} screen",
+                                lambda m=mode: self.switch_mode(m))
+        yield SystemCommand("New capped key", "Issue a key with a cap and install it into agents", self.action_new_key)
+        yield SystemCommand("Refresh spend", "Fetch every key's spend now", self.action_refresh)
+        yield SystemCommand("Help", "Every key binding", self.action_help)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def run_app(demo: bool = False) -> int:
+    """Start the full-screen app (called by the CLI; `demo_environment` is already in place for --demo)."""
+    app = CapitApp(demo=demo)
+    app.run()
+    return 0
+
+
+__all__ = ["CapitApp", "run_app"]

@@ -1,0 +1,71 @@
+"""One key in detail: its spend windows, the spend seen this session, the agents and files holding it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Sparkline, Static
+
+from capit_tui.model import CappedKey, iso
+from capit_tui.money import format_usd
+from capit_tui.service import display_name
+from capit_tui.widgets.spend import percent_text, spend_bar
+
+
+class KeyDetailScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    KeyDetailScreen { align: center middle; }
+    KeyDetailScreen > VerticalScroll { width: 76; max-width: 96%; height: auto; max-height: 96%;
+        border: thick $primary; background: $surface; padding: 0 1; }
+    KeyDetailScreen #name { text-style: bold; }
+    KeyDetailScreen Sparkline { height: 2; margin: 0 0 1 0; }
+    KeyDetailScreen .head { color: $text-muted; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="detail-close")]
+
+    def __init__(self, key: CappedKey):
+        super().__init__()
+        self.key = key
+
+    def compose(self) -> ComposeResult:
+        app: Any = self.app
+        k = self.key
+        with VerticalScroll():
+            yield Label(f"{display_name(k.name, 60)}  ({k.platform}, {k.status})", id="name", markup=False)
+            t = Table.grid(padding=(0, 2))
+            t.add_column(style="dim")
+            t.add_column()
+            t.add_row("cap", Text(k.budget.describe()))
+            t.add_row("spent now", Text(f"{format_usd(k.spent)}  ") + spend_bar(k, 20) + Text(" ") + percent_text(k))
+            if k.limit_remaining is not None:
+                t.add_row("remaining", format_usd(k.limit_remaining))
+            t.add_row("today", format_usd(k.usage_daily))
+            t.add_row("this week", format_usd(k.usage_weekly))
+            t.add_row("this month", format_usd(k.usage_monthly))
+            t.add_row("all time", format_usd(k.usage))
+            t.add_row("id", k.id)
+            t.add_row("label", k.label or "-")
+            t.add_row("created", iso(k.created_at) or "-")
+            t.add_row("updated", iso(k.updated_at) or "-")
+            yield Static(t)
+            history = [float(v) for v in app.spend.history.get((k.platform, k.id), [])]
+            yield Label(f"spend seen this session ({len(history)} refreshes)", classes="head")
+            yield Sparkline(history or [0.0])
+            installs = app.ledger.installs_of(k.platform, k.id)
+            yield Label("installed in", classes="head")
+            if installs:
+                for i in installs:
+                    files = ", ".join(i.files) or "no file"
+                    state = " (revoked)" if i.revoked else ""
+                    yield Static(f"{i.agent}{state}: {files}  (backup {i.backup_id or '-'}, {i.time})", markup=False)
+            else:
+                yield Static("No agent installed by capit-tui holds this key.", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

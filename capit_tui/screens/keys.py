@@ -1,0 +1,326 @@
+"""Keys (home): every key on every platform with its spend against the cap, refreshed in the background.
+
+Rows are keyed by (platform, id) and updated in place; the cursor and the filter survive a refresh.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from capit_tui.model import CappedKey, reset_label
+from capit_tui.money import format_usd
+from capit_tui.service import display_name
+from capit_tui.watch import Update
+from capit_tui.widgets.modebar import ModeBar
+from capit_tui.widgets.spend import cap_label, percent_text, spend_bar, status_text
+
+WIDE = 120  # columns from which the table shows every field
+
+NARROW_COLUMNS = (("name", "Name"), ("cap", "Cap"), ("spent", "Spent"), ("bar", "Spend"), ("pct", "%"),
+                  ("status", "Status"), ("agents", "Agents"))
+WIDE_COLUMNS = (("name", "Name"), ("platform", "Platform"), ("cap", "Cap"), ("reset", "Reset"),
+                ("spent", "Spent"), ("bar", "Spend"), ("pct", "%"), ("today", "Today"), ("month", "Month"),
+                ("status", "Status"), ("agents", "Agents"), ("created", "Created"))
+
+
+def ident(key: CappedKey) -> str:
+    return f"{key.platform}\x1f{key.id}"
+
+
+class KeysScreen(Screen):
+    CSS_PATH = "keys.tcss"
+    BINDINGS = [
+        Binding("d,delete", "revoke", "Revoke", id="revoke-key"),
+        Binding("e", "edit_cap", "Cap", id="edit-cap"),
+        Binding("x", "toggle", "Disable", id="toggle-key"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
+        Binding("j", "cursor_down", show=False, id="keys-down"),
+        Binding("k", "cursor_up", show=False, id="keys-up"),
+        Binding("g", "cursor_top", show=False, id="keys-top"),
+        Binding("G", "cursor_bottom", show=False, id="keys-bottom"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.wide: bool | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="$")
+        yield ModeBar("keys")
+        yield Input(placeholder="filter by name or platform (esc clears)", id="filter")
+        table: DataTable[Any] = DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+        table.show_cursor = True
+        yield table
+        yield Static("", id="empty")
+        yield Static("", id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.app.spend_signal.subscribe(self, self.on_spend)  # type: ignore[attr-defined]
+        self.rebuild()
+        self.query_one(DataTable).focus()
+
+    # ------------------------------------------------------------ rendering
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#keys", DataTable)
+
+    def visible_keys(self) -> list[CappedKey]:
+        from capit_tui.service import sort_key
+
+        keys = sorted(self.app.spend.keys.values(), key=sort_key)  # type: ignore[attr-defined]
+        f = self.filter_text.lower()
+        if f:
+            keys = [k for k in keys if f in k.name.lower() or f in k.platform.lower()]
+        return keys
+
+    def cells(self, k: CappedKey) -> dict[str, Any]:
+        holders = self.app.holders(k)  # type: ignore[attr-defined]
+        wide = bool(self.wide)
+        return {
+            "name": Text(display_name(k.name, 40 if wide else 20)),
+            "platform": k.platform,
+            "cap": Text(cap_label(k) if not wide else format_usd(k.limit), justify="right"),
+            "reset": reset_label(k.limit_reset),
+            "spent": Text(format_usd(k.spent), justify="right"),
+            "bar": spend_bar(k, 16 if wide else 10),
+            "pct": percent_text(k),
+            "today": Text(format_usd(k.usage_daily), justify="right"),
+            "month": Text(format_usd(k.usage_monthly), justify="right"),
+            "status": status_text(k),
+            "agents": ",".join(holders) if holders else Text("-", style="dim"),
+            "created": k.created_at.strftime("%Y-%m-%d") if k.created_at else "-",
+        }
+
+    def rebuild(self) -> None:
+        """Build every row (first draw, a filter change, a width class change)."""
+        table = self.table
+        wide = self.size.width >= WIDE if self.size.width else False
+        current = self.cursor_ident()
+        columns = WIDE_COLUMNS if wide else NARROW_COLUMNS
+        with self.app.batch_update():
+            if wide != self.wide or not table.columns:
+                table.clear(columns=True)
+                self.wide = wide
+                for key, label in columns:
+                    table.add_column(label, key=key)
+            else:
+                table.clear()
+            for k in self.visible_keys():
+                cells = self.cells(k)
+                table.add_row(*(cells[c] for c, _ in columns), key=ident(k))
+        self.restore_cursor(current)
+        self.update_status()
+        app: Any = self.app
+        no_keys = not app.spend.keys and (app.spend.last_refresh is not None or not app.platforms)
+        empty = self.query_one("#empty", Static)
+        if not app.platforms:
+            empty.update(Text.assemble("No platform is configured yet.\nPress ", ("3", "bold"), " for Platforms, "
+                                       "then ", ("a", "bold"), " to add a management key."))
+        else:
+            empty.update(Text.assemble("No keys yet. Press ", ("n", "bold"), " to issue your first capped key."))
+        empty.display = no_keys
+        table.display = not no_keys
+        self.refresh_bindings()  # d/e/x depend on a row being selected
+
+    def cursor_ident(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:
+            return None
+
+    def restore_cursor(self, row: str | None) -> None:
+        if row is None:
+            return
+        try:
+            index = self.table.get_row_index(row)
+        except Exception:
+            return
+        self.table.move_cursor(row=index, animate=False)
+
+    def on_spend(self, update: Update) -> None:
+        """Apply a refresh in place: changed cells updated, new rows added, gone rows removed."""
+        if not self.is_mounted:
+            return
+        table = self.table
+        columns = WIDE_COLUMNS if self.wide else NARROW_COLUMNS
+        visible = {ident(k): k for k in self.visible_keys()}
+        current = self.cursor_ident()
+        needs_rebuild = False
+        with self.app.batch_update():
+            for platform, key_id in update.removed:
+                row = f"{platform}\x1f{key_id}"
+                if row in table.rows:
+                    table.remove_row(row)
+            for platform, key_id in update.changed:
+                row = f"{platform}\x1f{key_id}"
+                if row in table.rows and row in visible:
+                    cells = self.cells(visible[row])
+                    for c, _ in columns:
+                        table.update_cell(row, c, cells[c])
+                elif row in visible:
+                    needs_rebuild = True
+            for platform, key_id in update.added:
+                if f"{platform}\x1f{key_id}" in visible:
+                    needs_rebuild = True
+        if needs_rebuild or (not table.row_count and visible) or (not visible and not self.filter_text):
+            self.rebuild()
+        else:
+            self.restore_cursor(current)
+            self.update_status()
+            self.refresh_bindings()
+
+    def update_status(self) -> None:
+        app: Any = self.app
+        spend = app.spend
+        n = len(spend.keys)
+        shown = self.table.row_count
+        parts = []
+        if app.refreshing:
+            parts.append("refreshing…")
+        elif spend.last_refresh is not None:
+            parts.append(f"refreshed {spend.last_refresh.strftime('%H:%M:%S')} UTC")
+        else:
+            parts.append("not refreshed yet")
+        plats = len(app.platforms)
+        keys_text = f"{n} key{'s' if n != 1 else ''} on {plats} platform{'s' if plats != 1 else ''}"
+        if self.filter_text:
+            keys_text = f"{shown} of {keys_text} match '{self.filter_text}'"
+        parts.append(keys_text)
+        text = Text(" · ".join(parts), style="dim")
+        for name, err in spend.errors.items():
+            text.append(f"\n⚠ {name}: {err} Showing the last spend seen.", style="bold red")
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_class(bool(spend.errors), "-error")
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= WIDE
+        if wide != self.wide:
+            self.rebuild()
+
+    # ------------------------------------------------------------ selection and actions
+
+    def selected(self) -> CappedKey | None:
+        row = self.cursor_ident()
+        if row is None:
+            return None
+        platform, key_id = row.split("\x1f", 1)
+        return self.app.spend.keys.get((platform, key_id))  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("revoke", "edit_cap", "toggle"):
+            return True if self.selected() is not None else None
+        return True
+
+    @on(DataTable.RowSelected, "#keys")
+    def open_details(self, event: DataTable.RowSelected) -> None:
+        key = self.selected()
+        if key is not None:
+            from capit_tui.screens.key_detail import KeyDetailScreen
+
+            self.app.push_screen(KeyDetailScreen(key))
+
+    def action_revoke(self) -> None:
+        key = self.selected()
+        if key is None:
+            return
+        from capit_tui.screens.confirm import ConfirmScreen
+
+        holders = self.app.holders(key)  # type: ignore[attr-defined]
+        body = [f"{display_name(key.name, 60)} on {key.platform} ({key.budget.describe()}, "
+                f"{format_usd(key.spent)} spent) will be deleted. This cannot be undone."]
+        if holders:
+            body.append(f"Held by {', '.join(holders)}: "
+                        f"{'they' if len(holders) > 1 else 'it'} will be refused from now on. "
+                        "You will be offered to restore the old configs.")
+        else:
+            body.append("No agent installed by capit-tui holds it.")
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.app.revoke_key(key)  # type: ignore[attr-defined]
+
+        self.app.push_screen(ConfirmScreen(f"Revoke {display_name(key.name, 40)}?", body, yes="Revoke",
+                                           no="Keep", danger=True), done)
+
+    def action_toggle(self) -> None:
+        key = self.selected()
+        if key is None:
+            return
+        from capit_tui.screens.confirm import ConfirmScreen
+
+        if key.disabled:
+            title, body = f"Enable {display_name(key.name, 40)}?", ["Agents holding it can spend again."]
+        else:
+            title, body = (f"Disable {display_name(key.name, 40)}?",
+                           ["Agents holding it are refused until you enable it again. The key is kept."])
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.app.update_key(key, disabled=not key.disabled)  # type: ignore[attr-defined]
+
+        self.app.push_screen(ConfirmScreen(title, body, yes="Enable" if key.disabled else "Disable"), done)
+
+    def action_edit_cap(self) -> None:
+        key = self.selected()
+        if key is None:
+            return
+        from capit_tui.screens.cap import CapScreen
+
+        def done(result: Any) -> None:
+            if result is not None:
+                limit, reset = result
+                self.app.update_key(key, limit=limit, reset=reset)  # type: ignore[attr-defined]
+
+        supports_reset = self.app.platform(key.platform).supports_reset  # type: ignore[attr-defined]
+        self.app.push_screen(CapScreen(key, supports_reset=supports_reset), done)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.rebuild()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if self.filter_text or box.display:
+            box.value = ""
+            box.display = False
+            self.filter_text = ""
+            self.rebuild()
+            self.table.focus()
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_cursor_top(self) -> None:
+        self.table.move_cursor(row=0)
+
+    def action_cursor_bottom(self) -> None:
+        self.table.move_cursor(row=max(0, self.table.row_count - 1))

@@ -1,0 +1,77 @@
+"""Live spend bookkeeping for the TUI, without Textual: the latest keys, the spend seen this session
+per key (for sparklines), and which keys just crossed 80% or 100% of their cap (for toasts)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from capit_tui.model import CappedKey
+
+THRESHOLDS = (Decimal(80), Decimal(100))
+HISTORY = 60  # refreshes kept per key
+
+
+@dataclass(frozen=True)
+class Crossing:
+    key: CappedKey
+    threshold: Decimal  # 80 or 100
+
+
+@dataclass
+class Update:
+    added: list[tuple[str, str]]
+    changed: list[tuple[str, str]]
+    removed: list[tuple[str, str]]
+    crossings: list[Crossing]
+
+
+@dataclass
+class SpendWatch:
+    keys: dict[tuple[str, str], CappedKey] = field(default_factory=dict)
+    history: dict[tuple[str, str], deque[Decimal]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    last_refresh: datetime | None = None
+    refreshes: int = 0
+
+    def apply(self, keys: list[CappedKey], errors: dict[str, str], when: datetime,
+              platforms_ok: set[str] | None = None) -> Update:
+        """Merge a fresh listing. Keys of a platform that failed this time are kept as they were."""
+        failed = set(errors)
+        new = {(k.platform, k.id): k for k in keys}
+        added, changed, crossings = [], [], []
+        for ident, k in new.items():
+            old = self.keys.get(ident)
+            if old is None:
+                added.append(ident)
+            elif old != k:
+                changed.append(ident)
+                crossings.extend(self._crossed(old, k))
+            hist = self.history.setdefault(ident, deque(maxlen=HISTORY))
+            hist.append(k.spent)
+        removed = [ident for ident in self.keys if ident not in new and ident[0] not in failed]
+        for ident in removed:
+            self.history.pop(ident, None)
+        merged = {ident: k for ident, k in self.keys.items() if ident[0] in failed}
+        merged.update(new)
+        self.keys = merged
+        self.errors = dict(errors)
+        self.last_refresh = when
+        self.refreshes += 1
+        return Update(added, changed, removed, crossings)
+
+    @staticmethod
+    def _crossed(old: CappedKey, new: CappedKey) -> list[Crossing]:
+        if old.percent is None or new.percent is None or new.disabled:
+            return []
+        return [Crossing(new, t) for t in THRESHOLDS if old.percent < t <= new.percent]
+
+    def forget(self, ident: tuple[str, str]) -> None:
+        self.keys.pop(ident, None)
+        self.history.pop(ident, None)
+
+    def put(self, key: CappedKey) -> None:
+        """A key changed by an action of ours (re-cap, disable): show it before the next refresh."""
+        self.keys[(key.platform, key.id)] = key

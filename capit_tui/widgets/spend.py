@@ -1,0 +1,58 @@
+"""Spend shown as text: a bar of spent/cap coloured by level, and a cap label."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.text import Text
+
+from capit_tui.model import CappedKey
+from capit_tui.money import format_usd
+
+SHORT_RESET = {"daily": "/day", "weekly": "/wk", "monthly": "/mo", None: " total"}
+
+
+def level(pct: Decimal | None) -> str:
+    if pct is None:
+        return "none"
+    if pct >= 100:
+        return "over"
+    if pct >= 80:
+        return "high"
+    if pct >= 50:
+        return "mid"
+    return "low"
+
+
+STYLE = {"none": "dim", "low": "green", "mid": "yellow", "high": "dark_orange", "over": "bold red"}
+
+
+def spend_bar(key: CappedKey, width: int = 10) -> Text:
+    """██████░░░░ for the part of the cap spent; '(no cap)' for an uncapped key."""
+    pct = key.percent
+    if pct is None:
+        return Text("no cap".center(width), style="dim")
+    filled = min(width, int(pct * width / 100 + Decimal("0.5")))
+    if pct > 0 and filled == 0:
+        filled = 1
+    style = STYLE[level(pct)]
+    return Text("█" * filled, style=style) + Text("░" * (width - filled), style="dim")
+
+
+def cap_label(key: CappedKey) -> str:
+    if key.limit is None:
+        return "none"
+    return f"{format_usd(key.limit)}{SHORT_RESET.get(key.limit_reset, '')}"
+
+
+def percent_text(key: CappedKey) -> Text:
+    pct = key.percent
+    if pct is None:
+        return Text("-", style="dim")
+    shown = f"{pct:.0f}%" if pct < 1000 else ">999%"
+    return Text(shown, style=STYLE[level(pct)])
+
+
+def status_text(key: CappedKey) -> Text:
+    s = key.status
+    return Text(s, style={"active": "green", "capped": "bold red", "disabled": "dim"}.get(s, ""))

@@ -1,0 +1,111 @@
+"""Pictures of the Keys screen and its modals, at 80x24 and 160x45. Deterministic: seeded sandbox,
+fixed clock, no cursor blink, no auto-refresh."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tui_support import make_app, no_blink, sandbox, settle
+
+SIZES = [(80, 24), (160, 45)]
+
+
+@pytest.fixture
+def sb():
+    s = sandbox()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_blink(monkeypatch):
+    no_blink(monkeypatch)
+
+
+async def _settled(pilot):
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_keys_screen(snap_compare, sb, isolated_home, size):
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=_settled)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_keys_filtered(snap_compare, sb, isolated_home, size):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("slash", *"capit")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_revoke_confirmation(snap_compare, sb, isolated_home, size):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("j", "d")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_key_detail(snap_compare, sb, isolated_home, size):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("j", "j")
+        key = pilot.app.screen.selected()
+        for amount in ("0.10", "0.25", "0.05"):
+            sb.spend(key.id, Decimal(amount))
+            await pilot.press("r")
+            await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_cap_modal_with_an_error(snap_compare, sb, isolated_home, size):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        pilot.app.screen.query_one("#cap").value = ""
+        await pilot.press(*"5.001")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_platform_error_state(snap_compare, sb, isolated_home, size):
+    async def run(pilot):
+        await settle(pilot)
+        sb.inject_fault("GET /api/v1/keys*", "500", times=0)
+        await pilot.press("r")
+        await settle(pilot)
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help(snap_compare, sb, isolated_home, size):
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+def test_no_keys_yet(snap_compare, isolated_home):
+    s = sandbox(seed_keys=0)
+    try:
+        assert snap_compare(make_app(s, isolated_home), terminal_size=(80, 24), run_before=_settled)
+    finally:
+        s.stop()

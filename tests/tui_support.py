@@ -1,0 +1,54 @@
+"""Build the app for pilot tests and snapshots: a seeded sandbox with a fixed clock, agents under the
+test's HOME, no auto-refresh, no cursor blink. Everything deterministic."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.service import Configured
+from capit_tui.settings import PlatformConfig, Settings
+
+NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
+TODAY = date(2026, 11, 21)
+
+
+def fixed_clock() -> datetime:
+    return NOW
+
+
+def sandbox(seed_keys: int = 12, **kw: Any) -> Sandbox:
+    return Sandbox(seed_keys=seed_keys, seed=7, clock=fixed_clock, **kw).start()
+
+
+def configured(sb: Sandbox, name: str = "openrouter") -> Configured:
+    return Configured(PlatformConfig(name, "openrouter", sb.base_url), "keyring", sb.management_key)
+
+
+def make_app(sb: Sandbox | None, home: Path, **kw: Any):
+    from capit_tui.app import CapitApp
+
+    platforms = [configured(sb)] if sb is not None else []
+    kw.setdefault("auto_refresh", False)
+    return CapitApp(platforms=platforms, settings=Settings(), clock=fixed_clock, today=TODAY,
+                    agent_env={"HOME": str(home), "PATH": "/nonexistent"}, **kw)
+
+
+def no_blink(monkeypatch) -> None:
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def spend_to(sb: Sandbox, key_hash: str, amount: Decimal) -> None:
+    sb.spend(key_hash, amount)
