@@ -64,15 +64,19 @@ class Backup:
 
 
 class BackupStore:
-    def __init__(self, root: Path | None = None, clock: Callable[[], datetime] | None = None):
+    def __init__(self, root: Path | None = None, clock: Callable[[], datetime] | None = None,
+                 ids: Callable[[datetime], str] | None = None):
         if root is None:
             from capit_tui.settings import data_dir
 
             root = data_dir() / "backups"
         self.root = Path(root)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._ids = ids  # deterministic ids for tests; default: time + a random suffix
 
     def _new_id(self, now: datetime) -> str:
+        if self._ids is not None:
+            return self._ids(now)
         return f"{now.strftime('%Y%m%d-%H%M%S')}-{_secrets.token_hex(3)}"
 
     def create(self, entries: list[tuple[Path, Path, bytes | None, int | None]], meta: dict[str, Any]) -> Backup:

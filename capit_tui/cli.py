@@ -387,38 +387,21 @@ def _issue_into_agents(ns: argparse.Namespace, c: Any, limit: Any, reset: str | 
 
 
 def cmd_agents(ns: argparse.Namespace) -> int:
-    from capit_tui import agents as agents_mod
-    from capit_tui.ledger import Ledger
+    from capit_tui.agent_status import agent_statuses
 
-    current = Ledger().current()
-    out, rows = [], []
-    for a in agents_mod.all_agents():
-        d = a.detect()
-        try:
-            k = a.installed_key() if a.support == "file" else None
-        except Exception:
-            k = None
-        held = current.get(a.name)
-        capit_key = None
-        if k is not None and held is not None and held.masked == k.masked and not held.revoked:
-            capit_key = {"platform": held.platform, "id": held.key_id, "name": held.key_name}
-        try:
-            cdir = str(a.config_dir())
-        except NotImplementedError:
-            cdir = None
-        out.append({
-            "name": a.name, "title": a.title, "support": a.support, "installed": d.installed, "binary": d.binary,
-            "config_dir": cdir, "config_exists": d.config_exists, "files": [str(f) for f in a.files()],
-            "key": k.masked if k else None, "base_url": k.base_url if k else None, "capit_key": capit_key,
-            "notes": a.notes, "warnings": a.warnings(),
-        })
-        found = "yes" if d.installed else ("config only" if d.config_exists else "no")
-        key = (k.masked + (f" = {capit_key['name']}" if capit_key else "")) if k else "-"
-        rows.append([a.name, a.title, found, a.support, key])
+    statuses = agent_statuses()
     if ns.json:
-        print(json.dumps(out, indent=2))
-    else:
-        print(_table(rows, ["AGENT", "PROGRAM", "FOUND", "INSTALL", "KEY IN USE"], right=set()))
+        print(json.dumps([st.to_json() for st in statuses], indent=2))
+        return 0
+    rows = []
+    for st in statuses:
+        found = {"binary": "yes"}.get(st.found, st.found)
+        key = (st.key.masked + (f" = {st.capit.key_name}" if st.capit else "")) if st.key else "-"
+        rows.append([st.name, st.agent.title, found, st.agent.support, key])
+    print(_table(rows, ["AGENT", "PROGRAM", "FOUND", "INSTALL", "KEY IN USE"], right=set()))
+    for st in statuses:
+        for w in st.warnings:
+            _info(f"{st.name}: {w}")
     return 0
 
 
@@ -444,8 +427,9 @@ def cmd_backups_list(ns: argparse.Namespace) -> int:
 
 
 def cmd_backups_restore(ns: argparse.Namespace) -> int:
+    from capit_tui.agent_status import (NothingToRestore, agent_statuses, installed_secrets, restore_apply,
+                                        restore_preview)
     from capit_tui.backups import BackupStore
-    from capit_tui.changes import Plan, apply, restore_plan
 
     store = BackupStore()
     if ns.id and ns.latest:
@@ -455,26 +439,23 @@ def cmd_backups_restore(ns: argparse.Namespace) -> int:
     elif ns.latest:
         b = store.latest(ns.agent)
         if b is None:
-            raise Failure("There is no backup" + (f" for {ns.agent}." if ns.agent else " yet."))
+            raise Failure("There is no backup" + (f" of {ns.agent}'s files." if ns.agent else " yet."))
     else:
         raise UsageError("give a backup ID (see `capit-tui backups list`) or --latest")
-    plan = restore_plan(b)
-    if ns.agent:
-        mine = set(b.meta.get("agent_files", {}).get(ns.agent, []))
-        if ns.agent not in b.agents:
-            raise Failure(f"Backup {b.id} holds no files of {ns.agent}.")
-        plan = Plan([c for c in plan.changes if str(c.path) in mine])
-    if not plan.changes:
+    try:
+        rp = restore_preview(store, b, ns.agent, installed_secrets(agent_statuses()))
+    except NothingToRestore as exc:
+        raise Failure(str(exc)) from None
+    if not rp.changes:
         _info(f"The files already match backup {b.id}; nothing to restore.")
         return 0
-    print(plan.diff(), end="")
-    if not _confirm(f"Restore {len(plan.changes)} file{'s' if len(plan.changes) != 1 else ''} from backup {b.id}?",
-                    ns.yes):
+    print(rp.diff(), end="")
+    n = rp.changes
+    if not _confirm(f"Restore {n} file{'s' if n != 1 else ''} from backup {b.id}?", ns.yes):
         _info("Nothing was restored.")
         return 1
-    undo = apply(plan, store, {"reason": "restore", "restored": b.id, "agents": b.agents,
-                               "agent_files": b.meta.get("agent_files", {})})
-    for c in plan.changes:
+    undo = restore_apply(store, rp)
+    for c in rp.plan.changes:
         _info(f"restored {c.path}" if c.after is not None else f"removed {c.path} (it did not exist before)")
     _info(f"The files as they were just now are in backup {undo.id}.")
     return 0

@@ -1,0 +1,206 @@
+"""What the Agents and Backups views show, and the restore they run, without Textual.
+
+Shared by `capit-tui agents` / `capit-tui backups ...` and the TUI's Agents and Backups screens, so
+both show the same facts and restore the same way:
+
+- `agent_statuses()`: every agent capit knows, whether it is found, the key its files make it use
+  now (masked) and which capit key that is (the ledger's current install for that agent, matched by
+  the masked form).
+- `restore_preview()` / `restore_apply()`: the diff back to the files of a backup (optionally only
+  one agent's files), then the same `changes.apply` the install uses, which backs up the current
+  files first, so every restore can itself be undone.
+- `tilde()` / `tilde_text()`: paths shown relative to the agent home (`~/.claude/settings.json`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capit_tui.agents.base import Agent, Detection, InstalledKey
+from capit_tui.backups import Backup, BackupError, BackupStore
+from capit_tui.changes import Plan, apply, restore_plan
+from capit_tui.ledger import Install, Ledger
+
+# ---------------------------------------------------------------- paths
+
+
+def agent_home(env: Mapping[str, str] | None = None) -> Path:
+    """The home agents' files live under (CAPIT_AGENT_HOME for the demo, else HOME)."""
+    from capit_tui.agents import all_agents
+
+    return all_agents(env)[0].home
+
+
+def tilde(path: Path | str, home: Path | str) -> str:
+    """`/home/me/.claude/settings.json` -> `~/.claude/settings.json`; other paths unchanged."""
+    p, h = str(path), str(home).rstrip("/")
+    if h and (p == h or p.startswith(h + "/")):
+        return "~" + p[len(h):]
+    return p
+
+
+def tilde_text(text: str, home: Path | str) -> str:
+    """Every occurrence of the home folder in a text (a diff's file names) shown as `~`."""
+    h = str(home).rstrip("/")
+    if not h or h == "/":
+        return text
+    return text.replace(h + "/", "~/")
+
+
+# ---------------------------------------------------------------- agents
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    agent: Agent
+    detection: Detection
+    key: InstalledKey | None  # what its files make it use now (file agents only)
+    capit: Install | None  # the ledger install that key is, when the masked forms match and it is not revoked
+    config_dir: Path | None
+    files: list[Path]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.agent.name
+
+    @property
+    def found(self) -> str:
+        """binary | config only | no"""
+        d = self.detection
+        return "binary" if d.installed else ("config only" if d.config_exists else "no")
+
+    @property
+    def capit_ident(self) -> tuple[str, str] | None:
+        return (self.capit.platform, self.capit.key_id) if self.capit is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record `capit-tui agents --json` prints."""
+        a, d, k, held = self.agent, self.detection, self.key, self.capit
+        return {
+            "name": a.name, "title": a.title, "support": a.support, "installed": d.installed, "binary": d.binary,
+            "config_dir": str(self.config_dir) if self.config_dir is not None else None,
+            "config_exists": d.config_exists, "files": [str(f) for f in self.files],
+            "key": k.masked if k else None, "base_url": k.base_url if k else None,
+            "capit_key": {"platform": held.platform, "id": held.key_id, "name": held.key_name} if held else None,
+            "notes": a.notes, "warnings": list(self.warnings),
+        }
+
+
+def agent_status(agent: Agent, current: Mapping[str, Install]) -> AgentStatus:
+    """Read one agent's state from its files; never raises on a damaged file (the key shows as none)."""
+    d = agent.detect()
+    try:
+        k = agent.installed_key() if agent.support == "file" else None
+    except Exception:  # noqa: BLE001 - a file that does not parse only means "no key known"
+        k = None
+    held = current.get(agent.name)
+    capit = held if (k is not None and held is not None and held.masked == k.masked and not held.revoked) else None
+    try:
+        cdir: Path | None = agent.config_dir()
+    except NotImplementedError:
+        cdir = None
+    try:
+        warnings = list(agent.warnings())
+    except Exception:  # noqa: BLE001 - a warning check must never hide the agent
+        warnings = []
+    return AgentStatus(agent, d, k, capit, cdir, list(agent.files()), warnings)
+
+
+def agent_statuses(env: Mapping[str, str] | None = None, ledger: Ledger | None = None, *,
+                   found_first: bool = False) -> list[AgentStatus]:
+    """Every agent in display order (found ones first when asked; the order is otherwise kept)."""
+    from capit_tui import agents as agents_mod
+
+    current = (ledger or Ledger()).current()
+    out = [agent_status(a, current) for a in agents_mod.all_agents(env)]
+    if found_first:
+        out.sort(key=lambda s: not s.detection.found)  # stable: display order within each group
+    return out
+
+
+# ---------------------------------------------------------------- backups
+
+
+def backup_key_labels(b: Backup, *, masked: bool = True, agent: str | None = None) -> list[str]:
+    """The keys that replaced a backup's files: `capit-claude-20261121 (sk-or-v1-…abcd)` each
+    (only `agent`'s when given)."""
+    keys = b.meta.get("keys", {}) or {}
+    if agent is not None:
+        keys = {a: v for a, v in keys.items() if a == agent}
+    if masked:
+        return [f"{v.get('name')} ({v.get('masked')})" for v in keys.values()]
+    return [str(v.get("name")) for v in keys.values()]
+
+
+def backup_key_label(b: Backup, *, masked: bool = True) -> str:
+    """The REPLACED BY column of `capit-tui backups list`: the labels joined, or '-'."""
+    return ", ".join(backup_key_labels(b, masked=masked)) or "-"
+
+
+class NothingToRestore(Exception):
+    """The backup holds no file of that agent (the message says so)."""
+
+
+@dataclass
+class RestorePreview:
+    backup: Backup
+    plan: Plan
+    agent: str | None = None  # only this agent's files
+    secrets: list[str] = field(default_factory=list, repr=False)  # extra secrets to mask in the diff
+
+    @property
+    def changes(self) -> int:
+        return len(self.plan.changes)
+
+    def diff(self) -> str:
+        """The masked unified diff from the files now back to the backup's files."""
+        return "".join(c.diff(self.secrets) for c in self.plan.changes)
+
+    def meta(self) -> dict[str, Any]:
+        b = self.backup
+        return {"reason": "restore", "restored": b.id, "agents": [self.agent] if self.agent else b.agents,
+                "agent_files": b.meta.get("agent_files", {})}
+
+
+def restore_preview(store: BackupStore, backup: Backup | str, agent: str | None = None,
+                    secrets: Iterable[str] = ()) -> RestorePreview:
+    """What restoring `backup` (all files, or only `agent`'s) would change. Reads files; writes nothing.
+
+    Raises BackupError (no such or damaged backup) and NothingToRestore (the backup has no file of agent).
+    """
+    b = store.get(backup) if isinstance(backup, str) else backup
+    plan = restore_plan(b)
+    if agent:
+        if agent not in b.agents:
+            raise NothingToRestore(f"Backup {b.id} holds no files of {agent}.")
+        mine = set(b.meta.get("agent_files", {}).get(agent, []))
+        plan = Plan([c for c in plan.changes if str(c.path) in mine])
+    return RestorePreview(b, plan, agent, [s for s in secrets if s])
+
+
+def restore_apply(store: BackupStore, rp: RestorePreview) -> Backup:
+    """Write the previewed restore. The files as they are now go into a new backup first (returned).
+
+    Raises StaleError if a file changed since the preview (nothing written) and ApplyError if a write
+    failed (the files already written are put back when possible; the message says).
+    """
+    return apply(rp.plan, store, rp.meta())
+
+
+def latest_backup_for(store: BackupStore, agent: str) -> Backup | None:
+    """The newest backup holding files of `agent` (what `backups restore --latest --agent` uses)."""
+    return store.latest(agent)
+
+
+def installed_secrets(statuses: Iterable[AgentStatus]) -> list[str]:
+    """The keys agents' files hold now, to be masked in any diff even when their shape is unknown."""
+    return [s.key.secret for s in statuses if s.key is not None and s.key.secret]
+
+
+__all__ = ["AgentStatus", "BackupError", "NothingToRestore", "RestorePreview", "agent_home", "agent_status",
+           "agent_statuses", "backup_key_label", "backup_key_labels", "installed_secrets", "latest_backup_for", "restore_apply",
+           "restore_preview", "tilde", "tilde_text"]
