@@ -303,7 +303,8 @@ def test_parse_error_str_and_attributes():
         ("/home/u/.claude/settings.local.json", "json"),
         ("/home/u/.config/Code/User/settings.json", "jsonc"),
         ("/Users/u/Library/Application Support/Cursor/User/settings.json", "jsonc"),
-        (r"C:\Users\u\AppData\Roaming\Windsurf\User\settings.json", "json"),  # POSIX path semantics here
+        (r"C:\Users\u\AppData\Roaming\Windsurf\User\settings.json", "jsonc"),
+        (r"C:\Users\u\.claude\settings.json", "json"),
         ("/home/u/.config/VSCodium/User/settings.json", "jsonc"),
         ("/home/u/.config/zed/settings.json", "jsonc"),
         ("/repo/.vscode/settings.json", "jsonc"),

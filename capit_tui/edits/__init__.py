@@ -14,7 +14,8 @@ and reason: it is never taken for an empty document.
 
 from __future__ import annotations
 
-from pathlib import PurePath
+import os
+from pathlib import PureWindowsPath
 
 from ._base import Document, ParseError, PathError, UnsafeEdit
 
@@ -62,7 +63,7 @@ def detect_format(path) -> str:
     *.json5 and openclaw.json -> json5; .toml -> toml; .env, .env.*, *.env -> dotenv;
     .yml/.yaml -> yaml. Anything else raises ValueError.
     """
-    p = PurePath(path)
+    p = PureWindowsPath(os.fspath(path))  # splits on / and \ alike, so Windows paths work everywhere
     name = p.name.lower()
     parents = [part.lower() for part in p.parts[:-1]]
     if name.endswith(".json5") or name in _JSON5_NAMES:

@@ -205,7 +205,7 @@ class TOMLDocument(Document):
             # tomlkit would copy the comment of the `[a.b]` header onto it.
             container.trivia.comment = ""
             container.trivia.comment_ws = ""
-        if container.__class__.__name__ != "TOMLDocument" or isinstance(item, Table):
+        if not isinstance(container, tomlkit.TOMLDocument) or isinstance(item, Table):
             container[key] = item
             return
         body = container.body
