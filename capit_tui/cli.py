@@ -186,8 +186,9 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
         from capit_tui.backups import BackupError
         from capit_tui.changes import PlanError, StaleError
         from capit_tui.install import InstallError
+        from capit_tui.platform_setup import SetupError
 
-        if isinstance(exc, (InstallError, PlanError, StaleError, BackupError)):
+        if isinstance(exc, (InstallError, PlanError, StaleError, BackupError, SetupError)):
             raise Failure(str(exc)) from None
         raise
     except EOFError:
@@ -656,16 +657,14 @@ def cmd_keys_cap(ns: argparse.Namespace) -> int:
 
 
 def cmd_platforms_list(ns: argparse.Namespace) -> int:
-    from capit_tui import vault
+    from capit_tui.platform_setup import statuses
 
-    s = _load_settings()
     rows, out = [], []
-    for name, cfg in sorted(s.known_platforms().items()):
-        found = vault.lookup(name)
-        source = found.source if found else "-"
-        out.append({"name": name, "kind": cfg.kind, "base_url": cfg.base_url, "configured": found is not None,
-                    "key_source": found.source if found else None})
-        rows.append([name, cfg.kind, cfg.base_url, "yes" if found else "no", source])
+    for st in statuses(_load_settings()):
+        cfg = st.config
+        out.append({"name": st.name, "kind": cfg.kind, "base_url": cfg.base_url, "configured": st.configured,
+                    "key_source": st.source})
+        rows.append([st.name, cfg.kind, cfg.base_url, "yes" if st.configured else "no", st.source or "-"])
     if ns.json:
         print(json.dumps(out, indent=2))
     else:
@@ -685,60 +684,33 @@ def _read_secret(prompt: str) -> str:
 
 
 def cmd_platforms_add(ns: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from capit_tui import settings as settings_mod
-    from capit_tui import vault
-    from capit_tui.platforms import make_platform
-    from capit_tui.settings import NAME_RE, PRESETS, PlatformConfig
+    from capit_tui import platform_setup as setup
 
     s = _load_settings()
-    name = ns.name.lower()
-    if not NAME_RE.match(name):
-        raise UsageError("a platform name is lower-case letters, digits, '-' or '_' (e.g. openrouter, mygateway)")
-    cfg = s.known_platforms().get(name)
-    if cfg is None:
-        if not ns.kind or not ns.base_url:
-            raise UsageError(f"'{name}' is not a preset ({', '.join(sorted(PRESETS))}): give --kind and --base-url")
-        cfg = PlatformConfig(name, ns.kind, ns.base_url.rstrip("/"),
-                             quota_per_usd=ns.quota_per_usd or (500_000 if ns.kind == "oneapi" else None),
-                             user_id=ns.user_id)
-    else:
-        changes: dict[str, Any] = {}
-        if ns.kind and ns.kind != cfg.kind:
-            changes["kind"] = ns.kind
-        if ns.base_url:
-            changes["base_url"] = ns.base_url.rstrip("/")
-        if ns.quota_per_usd:
-            changes["quota_per_usd"] = ns.quota_per_usd
-        if ns.user_id:
-            changes["user_id"] = ns.user_id
-        cfg = replace(cfg, **changes)
-    if not cfg.base_url.startswith(("http://", "https://")):
-        raise UsageError("--base-url must start with http:// or https://")
-    where = cfg.manage_url or "the platform's dashboard"
-    _info(f"Paste a management key for {name} (create one at {where}). It is not echoed.")
+    if ns.name.lower() not in s.known_platforms() and not (ns.kind and ns.base_url):
+        from capit_tui.settings import PRESETS
+
+        raise UsageError(f"'{ns.name}' is not a preset ({', '.join(sorted(PRESETS))}): give --kind and --base-url")
+    try:
+        cfg = setup.resolve(s, ns.name, kind=ns.kind, base_url=ns.base_url, quota_per_usd=ns.quota_per_usd,
+                            user_id=ns.user_id)
+    except setup.SetupError as exc:
+        raise UsageError(str(exc).rstrip(".")) from None
+    _info(f"Paste a management key for {cfg.name} (create one at {setup.manage_hint(cfg)}). It is not echoed.")
     key = _read_secret("Management key: ")
-    if not key:
-        raise Failure("No key was given; nothing was stored.")
+    try:
+        key = setup.clean_key(key)
+    except setup.SetupError as exc:
+        raise Failure(str(exc)) from None
     _info(f"Checking the key with {cfg.base_url} ...")
-
-    async def check() -> None:
-        async with make_platform(cfg, key) as p:
-            await p.check_management_key()
-
-    _run(check())
-    stored = vault.store(name, key, allow_file=ns.store_in_file)
-    if name not in PRESETS or cfg != PRESETS[name]:
-        s.platforms[name] = cfg
-        settings_mod.save(s)
-    _info(f"The key works and is stored in {stored}. Try `capit-tui keys list`.")
+    _run(setup.check_key(cfg, key))
+    added = setup.store(s, cfg, key, allow_file=ns.store_in_file)
+    _info(f"The key works. {added.sentence()} Try `capit-tui keys list`.")
     return 0
 
 
 def cmd_platforms_remove(ns: argparse.Namespace) -> int:
-    from capit_tui import settings as settings_mod
-    from capit_tui import vault
+    from capit_tui import platform_setup as setup
 
     s = _load_settings()
     name = ns.name.lower()
@@ -747,36 +719,21 @@ def cmd_platforms_remove(ns: argparse.Namespace) -> int:
     if not _confirm(f"Forget the management key for {name}? Keys already issued keep working.", ns.yes):
         _info("Nothing was removed.")
         return 1
-    where = vault.remove(name)
-    in_settings = s.platforms.pop(name, None) is not None
-    if in_settings:
-        settings_mod.save(s)
-    if not where and not in_settings:
-        _info(f"No stored key for {name}; nothing to remove.")
-    else:
-        _info(f"Removed {name} from {', '.join(where + (['settings.toml'] if in_settings else []))}.")
-    if os.environ.get(vault.env_var(name)):
-        _info(f"Note: {vault.env_var(name)} is still set in your environment.")
+    _info(setup.remove(s, name).sentence())
     return 0
 
 
 def cmd_platforms_test(ns: argparse.Namespace) -> int:
-    from capit_tui.money import format_usd
+    from capit_tui.platform_setup import probe, probe_sentence
     from capit_tui.service import configured_platforms
 
-    s = _load_settings()
-    (c,) = configured_platforms(s, ns.name)
+    (c,) = configured_platforms(_load_settings(), ns.name)
 
-    async def test() -> tuple[Any, int]:
+    async def test() -> Any:
         async with c.open() as p:
-            await p.check_management_key()
-            bal = await p.balance()
-            keys = await p.list_keys()
-            return bal, len(keys)
+            return await probe(p)
 
-    bal, count = _run(test())
-    remaining = format_usd(bal.remaining, none="unknown") if bal is not None else "unknown"
-    print(f"{c.name}: management key OK (from {c.source}); {count} keys; balance {remaining}.")
+    print(probe_sentence(c.name, c.source, _run(test())))
     return 0
 
 

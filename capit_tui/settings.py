@@ -69,7 +69,7 @@ class Settings:
         """Presets, then the file's platforms, each with CAPIT_<NAME>_BASE_URL applied."""
         merged = dict(PRESETS)
         merged.update(self.platforms)
-        return {name: _with_env(cfg) for name, cfg in merged.items()}
+        return {name: with_env(cfg) for name, cfg in merged.items()}
 
     def platform(self, name: str) -> PlatformConfig | None:
         return self.known_platforms().get(name.lower())
@@ -79,7 +79,8 @@ def env_prefix(name: str) -> str:
     return "CAPIT_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
-def _with_env(cfg: PlatformConfig) -> PlatformConfig:
+def with_env(cfg: PlatformConfig) -> PlatformConfig:
+    """`cfg` as CAPIT_<NAME>_BASE_URL moves it."""
     url = os.environ.get(f"{cfg.env_prefix()}_BASE_URL")
     return replace(cfg, base_url=url.rstrip("/")) if url else cfg
 

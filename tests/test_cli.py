@@ -180,7 +180,7 @@ def test_platforms_add_checks_live_and_stores_in_the_keyring(sandbox, tmp_path):
     assert {"name": "openrouter", "configured": True, "key_source": "keyring"}.items() <= \
         next(x for x in listed if x["name"] == "openrouter").items()
     p = cli("platforms", "test", "openrouter", env=env)
-    assert p.returncode == 0 and "management key OK" in p.stdout and "1 keys" in p.stdout
+    assert p.returncode == 0 and "management key OK" in p.stdout and "1 key;" in p.stdout
     assert cli("keys", "list", env=env).returncode == 0
     assert cli("platforms", "remove", "openrouter", "--yes", env=env).returncode == 0
     assert cli("keys", "list", env=env).returncode == 1
