@@ -109,12 +109,23 @@ class CapitApp(App[None]):
         return self._opened[name]
 
     def set_platforms(self, platforms: list[Configured]) -> None:
+        """Use a new list of platforms: adapters of removed or changed platforms are closed, and the keys
+        of removed platforms leave the table at once."""
+        from capit_tui.watch import Update
+
+        new = {c.name: c for c in platforms}
+        old = {c.name: c for c in self.platforms}
         for name in list(self._opened):
-            if name not in {c.name for c in platforms}:
+            if name not in new or new[name] != old.get(name):
                 adapter = self._opened.pop(name)
                 self.run_worker(adapter.aclose(), group="close")
+        gone = [ident for ident in self.spend.keys if ident[0] not in new]
+        for ident in gone:
+            self.spend.forget(ident)
         self.platforms = platforms
         self.platforms_signal.publish(None)
+        if gone:
+            self.spend_signal.publish(Update([], [], gone, []))
         self.action_refresh()
 
     async def on_unmount(self) -> None:

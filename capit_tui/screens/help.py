@@ -24,7 +24,7 @@ SECTIONS = [
         ("/  esc", "filter by name;  clear the filter"),
     ]),
     ("Agents", [("i  u", "install a key;  restore the previous config"), ("enter", "details of the agent")]),
-    ("Platforms", [("a  t  d", "add;  test;  remove")]),
+    ("Platforms", [("a  t  d  r", "add;  test;  remove;  refresh balances")]),
     ("Backups", [("enter", "preview the diff back, then restore")]),
     ("Review", [("j k  y  n", "next/previous file;  apply;  cancel")]),
     ("Result", [("v  c  esc", "reveal the key;  copy it;  close")]),

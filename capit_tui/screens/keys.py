@@ -126,8 +126,9 @@ class KeysScreen(Screen):
         no_keys = not app.spend.keys and (app.spend.last_refresh is not None or not app.platforms)
         empty = self.query_one("#empty", Static)
         if not app.platforms:
-            empty.update(Text.assemble("No platform is configured yet.\nPress ", ("3", "bold"), " for Platforms, "
-                                       "then ", ("a", "bold"), " to add a management key."))
+            from capit_tui.platform_setup import NO_PLATFORM_HINT
+
+            empty.update(NO_PLATFORM_HINT)
         else:
             empty.update(Text.assemble("No keys yet. Press ", ("n", "bold"), " to issue your first capped key."))
         empty.display = no_keys
