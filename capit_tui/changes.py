@@ -218,8 +218,12 @@ def apply(plan: Plan, store: BackupStore, meta: dict[str, Any],
     """
     plan.check_fresh()
     write = write or (lambda p, data, mode: atomic_write(p, data, mode=mode))
-    backup = store.create([(c.path, c.target, c.before, c.mode) for c in plan.changes],
-                          {**meta, "files": [str(c.path) for c in plan.changes]})
+    try:
+        backup = store.create([(c.path, c.target, c.before, c.mode) for c in plan.changes],
+                              {**meta, "files": [str(c.path) for c in plan.changes]})
+    except OSError as exc:  # no backup, no write: nothing to put back
+        raise ApplyError(f"Could not back up the files into {store.root} ({_os_reason(exc)}), so no file "
+                         "was written.", restored=True) from None
     written: list[FileChange] = []
     try:
         for c in plan.changes:

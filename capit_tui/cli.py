@@ -182,6 +182,9 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
         return cmd_issue(_issue_parser().parse_args(args))
     except (PlatformError, ServiceError, SettingsError, VaultError) as exc:
         raise Failure(str(exc)) from None
+    except EOFError:  # before `except Exception`, which would catch it first and re-raise it
+        raise Failure("No answer was given (standard input is closed); nothing was changed. "
+                      "Pass --yes to confirm without a prompt.") from None
     except Exception as exc:
         from capit_tui.backups import BackupError
         from capit_tui.changes import PlanError, StaleError
@@ -191,9 +194,6 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
         if isinstance(exc, (InstallError, PlanError, StaleError, BackupError, SetupError)):
             raise Failure(str(exc)) from None
         raise
-    except EOFError:
-        raise Failure("No answer was given (standard input is closed); nothing was changed. "
-                      "Pass --yes to confirm without a prompt.") from None
 
 
 def _run_tui(demo: bool) -> int:
@@ -227,6 +227,7 @@ def _confirm(question: str, yes: bool) -> bool:
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     line = sys.stdin.readline()
     if line == "":
+        print(file=sys.stderr)  # end the unanswered prompt's line: the refusal gets its own
         raise EOFError
     return line.strip().lower() in ("y", "yes")
 
@@ -478,8 +479,8 @@ def cmd_keys_list(ns: argparse.Namespace) -> int:
     listing = _run(list_all_keys(platforms))
     from capit_tui.ledger import Ledger
 
-    ledger = Ledger()
-    holders = {(k.platform, k.id): ledger.holders(k.platform, k.id) for k in listing.keys}
+    held = Ledger().holders_by_key()
+    holders = {(k.platform, k.id): held.get((k.platform, k.id), []) for k in listing.keys}
     if ns.json:
         print(json.dumps([{**k.to_json(), "agents": holders[(k.platform, k.id)]} for k in listing.keys], indent=2))
     elif listing.keys:
@@ -503,7 +504,7 @@ def cmd_keys_list(ns: argparse.Namespace) -> int:
 
 def _pick(ns: argparse.Namespace, verb: str) -> tuple[list[Any], dict[str, Any]]:
     """Resolve the selector to keys, and open each platform involved."""
-    from capit_tui.service import configured_platforms, list_all_keys, select
+    from capit_tui.service import configured_platforms, display_name, list_all_keys, select
 
     s = _load_settings()
     platforms = configured_platforms(s, getattr(ns, "platform", None))
@@ -515,7 +516,7 @@ def _pick(ns: argparse.Namespace, verb: str) -> tuple[list[Any], dict[str, Any]]
         raise Failure(f"Could not list the keys on {first[0]}, so nothing was {verb}: {first[1]}")
     sel = select(listing.keys, ns.selector)
     if not sel.keys:
-        raise Failure(f"No key matches '{ns.selector}'. See `capit-tui keys list`.")
+        raise Failure(f"No key matches '{display_name(ns.selector, 60)}'. See `capit-tui keys list`.")
     return sel.keys, {"selection": sel, "platforms": {c.name: c for c in platforms}}
 
 
@@ -627,8 +628,8 @@ def cmd_keys_cap(ns: argparse.Namespace) -> int:
     else:
         try:
             limit = parse_cap(ns.amount)
-        except MoneyError as exc:
-            raise UsageError(str(exc).rstrip(".")) from None
+        except MoneyError as exc:  # `keys cap` removes a cap with 'none', not --no-cap
+            raise UsageError(str(exc).rstrip(".").replace("use --no-cap", "give 'none' as the cap")) from None
     reset = _parse_reset(ns.reset, None) if ns.reset is not None else UNSET
     keys, ctx = _pick(ns, "changed")
     what = "remove the cap from" if limit is None else f"set a {format_usd(limit)} cap on"

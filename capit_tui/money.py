@@ -50,8 +50,10 @@ def parse_cap(text: str) -> Decimal:
             "or use --no-cap if you really want a key without a spending limit."
         )
     if value > MAX_CAP:
+        # a run of digits longer than Decimal's precision cannot be formatted as dollars: show it as typed
+        amount = format_usd(value) if len(whole) <= 20 else shown
         raise MoneyError(
-            f"The cap {format_usd(value)} is above the $100,000.00 ceiling; this looks like a typo."
+            f"The cap {amount} is above the $100,000.00 ceiling; this looks like a typo."
         )
     return value.quantize(CENT)
 

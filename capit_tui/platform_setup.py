@@ -22,7 +22,7 @@ from capit_tui.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Settings
 KIND_TITLES = {"openrouter": "OpenRouter-compatible", "oneapi": "one-api / new-api gateway"}
 TITLES = {"openrouter": "OpenRouter", "aihubmix": "AIHubMix"}
 BLURBS = {
-    "openrouter": "hundreds of models; caps can reset monthly",
+    "openrouter": "hundreds of models; caps reset daily, weekly or monthly",
     "aihubmix": "a one-api gateway; caps are lifetime totals",
 }
 

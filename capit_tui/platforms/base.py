@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import os
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
@@ -131,6 +133,22 @@ class RetryPolicy:
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+TIMEOUT_ENV = "CAPIT_HTTP_TIMEOUT"
+
+
+def default_timeout() -> httpx.Timeout:
+    """DEFAULT_TIMEOUT, or CAPIT_HTTP_TIMEOUT seconds (a positive number) for every phase of a request.
+
+    Read when an adapter is built, so a slow link (or a test) can move it without code."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if raw:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = math.nan
+        if math.isfinite(seconds) and seconds > 0:
+            return httpx.Timeout(seconds)
+    return DEFAULT_TIMEOUT
 
 
 def retry_after_seconds(resp: httpx.Response) -> float | None:
@@ -174,7 +192,7 @@ class Platform(ABC):
         self.retry = retry
         self._sleep = sleep
         self.requests_sent = 0
-        self._timeout = timeout
+        self._timeout = default_timeout() if timeout is DEFAULT_TIMEOUT else timeout
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
 

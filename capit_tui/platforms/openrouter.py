@@ -119,7 +119,7 @@ class OpenRouterPlatform(Platform):
 
     async def _list_workspace_keys(self, workspace_id: str | None, single: bool = False) -> list[CappedKey]:
         """Page concurrently, `page_parallelism` pages at a time; stop at the first short page."""
-        pages: dict[int, list[dict[str, Any]]] = {}
+        pages: dict[int, list[CappedKey]] = {}
         next_page = 0
         done_at: int | None = None
         while done_at is None:
@@ -133,14 +133,15 @@ class OpenRouterPlatform(Platform):
         keys: list[CappedKey] = []
         seen: set[str] = set()
         for p in range(done_at + 1):
-            for raw in pages[p]:
-                k = self._key(raw)
+            for k in pages[p]:
                 if k.id not in seen:  # a key created during paging shifts offsets by one
                     seen.add(k.id)
                     keys.append(k)
         return keys
 
-    async def _page(self, workspace_id: str | None, page: int) -> list[dict[str, Any]]:
+    async def _page(self, workspace_id: str | None, page: int) -> list[CappedKey]:
+        """One page of keys, parsed as soon as it arrives: 10 000 keys are read 100 at a time while
+        other pages are still on the wire, not in one block that would hold up the TUI's event loop."""
         params: dict[str, Any] = {"include_disabled": "true", "offset": page * PAGE_SIZE}
         if workspace_id:
             params["workspace_id"] = workspace_id
@@ -148,7 +149,7 @@ class OpenRouterPlatform(Platform):
         data = self._data(resp, "GET /keys")
         if not isinstance(data, list):
             raise MalformedResponse(f"{self.name} sent an unexpected list of keys.", platform=self.name)
-        return data
+        return [self._key(raw) for raw in data]
 
     # ------------------------------------------------------------ single keys
 
@@ -166,7 +167,12 @@ class OpenRouterPlatform(Platform):
         except CreateUncertain as exc:
             await self._clean_up_uncertain_create(name, started, exc)
             raise  # unreachable: the clean-up raises
-        payload = self._json(resp, "POST /keys")
+        try:
+            payload = self._json(resp, "POST /keys")
+        except MalformedResponse as exc:
+            # A 2xx that is not JSON (a proxy's page): the key may exist, with its secret lost.
+            await self._clean_up_uncertain_create(name, started, exc)
+            raise  # unreachable: the clean-up raises
         secret = payload.get("key") if isinstance(payload, dict) else None
         if not isinstance(secret, str) or not secret:
             # Created, but the secret is lost: a key nobody can use. Delete it rather than leave it.
@@ -202,7 +208,11 @@ class OpenRouterPlatform(Platform):
             raise CreateUncertain(
                 f"{exc} A key named '{name}' was created without its secret reaching capit-tui and could "
                 "not be deleted; revoke it with `capit-tui keys revoke`.", platform=self.name) from None
-        tail = " A half-made key was found and deleted." if removed else " No key was created."
+        # Nothing found now does not prove nothing was made: a server still working on the request
+        # (a timeout) can create the key after this look. Say what was seen, and what to do.
+        tail = (" A half-made key was found and deleted." if removed else
+                f" No key was created as far as capit-tui can see; if a key named '{name}' shows up in "
+                "`capit-tui keys list`, revoke it.")
         raise CreateUncertain(f"{exc}{tail}", platform=self.name) from None
 
     async def update_key(self, key_id: str, *, name: Any = UNSET, limit: Any = UNSET,

@@ -61,10 +61,15 @@ class CapScreen(ModalScreen[Any]):
 
     def _parse(self) -> Decimal | None:
         error = self.query_one("#cap-error", Label)
+        text = self.query_one("#cap", Input).value
         try:
-            value = parse_cap(self.query_one("#cap", Input).value)
+            value = parse_cap(text)
         except MoneyError as exc:
-            error.update(str(exc))
+            message = str(exc)
+            if text.strip().lower().lstrip("$") in ("0", "0.0", "0.00", "none", "no cap", "unlimited"):
+                message = ("A cap must be a positive amount. capit-tui does not remove caps from here: "
+                           "a key without a cap can spend your whole balance.")
+            error.update(message)
             return None
         error.update("")
         return value

@@ -144,7 +144,7 @@ class NewKeyScreen(Screen):
                                      compact=True)
                     with Horizontal(classes="row"):
                         yield Label("Name", classes="label")
-                        yield Input(id="name", compact=True, max_length=100)
+                        yield Input(id="name", compact=True)  # length is checked inline, not cut
                     yield Static("", id="name-hint", classes="hint", markup=False)
                     yield Static("", id="name-error", classes="error", markup=False)
                     with Horizontal(classes="row"):

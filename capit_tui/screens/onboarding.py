@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from capit_tui.widgets.secret_input import SecretInput
 from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -64,7 +65,7 @@ class OnboardingScreen(Screen[None]):
                 yield Static("", id="key-title", classes="question")
                 yield Static("", id="key-help", markup=False)
                 yield GatewayFields(id="gateway")
-                yield Input(password=True, placeholder="paste the management key, then enter", id="key")
+                yield SecretInput(placeholder="paste the management key, then enter", id="key")
                 yield CheckLine(id="check")
                 with Horizontal(classes="buttons"):
                     yield Button("Back", id="key-back")
@@ -212,7 +213,8 @@ class OnboardingScreen(Screen[None]):
             return
         self.check_key(cfg, key)
 
-    @work(exclusive=True, group="onboarding-check", exit_on_error=False)
+    @work(exclusive=True, group="onboarding-check", exit_on_error=False,
+          description="checking the management key")
     async def check_key(self, cfg: PlatformConfig, key: str) -> None:
         line = self.query_one("#check", CheckLine)
         button = self.query_one("#check-key", Button)

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from capit_tui.widgets.secret_input import SecretInput
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, LoadingIndicator, Select, Static
 
 from capit_tui import platform_setup as setup
@@ -234,7 +235,7 @@ class AddPlatformScreen(ModalScreen["Added | None"]):
             yield Static("", id="where", markup=False)
             with Horizontal(classes="row", id="key-row"):
                 yield Label("Key")
-                yield Input(password=True, placeholder="paste the management key, then enter", id="key",
+                yield SecretInput(placeholder="paste the management key, then enter", id="key",
                             compact=True)
             yield CheckLine(id="check")
             yield StorageChoice(id="storage")
@@ -305,7 +306,8 @@ class AddPlatformScreen(ModalScreen["Added | None"]):
             return
         self.check_and_store(cfg, key)
 
-    @work(exclusive=True, group="platform-check", exit_on_error=False)
+    @work(exclusive=True, group="platform-check", exit_on_error=False,
+          description="checking the management key")
     async def check_and_store(self, cfg: PlatformConfig, key: str) -> None:
         line = self.query_one(CheckLine)
         button = self.query_one("#add", Button)
