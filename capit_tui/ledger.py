@@ -78,8 +78,16 @@ class Ledger:
 
     def holders(self, platform: str, key_id: str) -> list[str]:
         """Agents whose latest install is this key."""
-        return sorted(a for a, i in self.current().items()
-                      if (i.platform, i.key_id) == (platform, key_id) and not i.revoked)
+        return self.holders_by_key().get((platform, key_id), [])
+
+    def holders_by_key(self) -> dict[tuple[str, str], list[str]]:
+        """(platform, key id) -> the agents whose latest install is that key, from one read of the file
+        (for a list of keys: `holders()` per key would read and parse the ledger once per key)."""
+        held: dict[tuple[str, str], list[str]] = {}
+        for agent, i in sorted(self.current().items()):
+            if not i.revoked:
+                held.setdefault((i.platform, i.key_id), []).append(agent)
+        return held
 
     def installs_of(self, platform: str, key_id: str) -> list[Install]:
         return [i for i in self.entries() if (i.platform, i.key_id) == (platform, key_id)]

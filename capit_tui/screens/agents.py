@@ -22,8 +22,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
-from textual.widgets.data_table import CellDoesNotExist
 
+from capit_tui.widgets.table_nav import TableNav
 from capit_tui.agent_status import AgentStatus, agent_home, agent_statuses, tilde
 from capit_tui.model import CappedKey
 from capit_tui.money import format_usd
@@ -58,7 +58,7 @@ def found_text(st: AgentStatus) -> Text:
     return Text(st.found, style={"binary": "green", "config only": "", "no": "dim"}[st.found])
 
 
-class AgentsScreen(Screen):
+class AgentsScreen(TableNav, Screen):
     CSS_PATH = "agents.tcss"
     BINDINGS = [
         Binding("i", "install", "Install", id="agent-install", tooltip="Issue a capped key and install it"),
@@ -210,13 +210,7 @@ class AgentsScreen(Screen):
         self.refresh_bindings()
 
     def cursor_name(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except CellDoesNotExist:
-            return None
+        return self.row_key()
 
     def selected(self) -> AgentStatus | None:
         name = self.cursor_name()
@@ -277,17 +271,6 @@ class AgentsScreen(Screen):
 
         app.push_screen(AgentDetailScreen(st, self.home, app.spend.keys, self.has_backup.get(st.name, False)), done)
 
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def action_cursor_top(self) -> None:
-        self.table.move_cursor(row=0)
-
-    def action_cursor_bottom(self) -> None:
-        self.table.move_cursor(row=max(0, self.table.row_count - 1))
 
 
 class AgentDetailScreen(ModalScreen[str | None]):

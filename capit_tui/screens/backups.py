@@ -19,8 +19,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
-from textual.widgets.data_table import CellDoesNotExist
 
+from capit_tui.widgets.table_nav import TableNav
 from capit_tui.agent_status import (
     NothingToRestore,
     RestorePreview,
@@ -188,7 +188,7 @@ def review_restore(app: Any, make: Callable[[], RestorePreview], title: str,
 # ---------------------------------------------------------------- the screen
 
 
-class BackupsScreen(Screen):
+class BackupsScreen(TableNav, Screen):
     CSS_PATH = "backups.tcss"
     BINDINGS = [
         Binding("enter", "restore", "Preview restore", id="backup-restore", priority=True),
@@ -288,13 +288,7 @@ class BackupsScreen(Screen):
         self.query_one("#status", Static).update(Text(text, style="dim"))
 
     def cursor_id(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except CellDoesNotExist:
-            return None
+        return self.row_key()
 
     def selected(self) -> Backup | None:
         bid = self.cursor_id()
@@ -327,14 +321,3 @@ class BackupsScreen(Screen):
         who = ", ".join(b.agents) or "the files"
         review_restore(app, make, f"Restore {who} to backup {b.id}?", lambda undo: self.rebuild())
 
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def action_cursor_top(self) -> None:
-        self.table.move_cursor(row=0)
-
-    def action_cursor_bottom(self) -> None:
-        self.table.move_cursor(row=max(0, self.table.row_count - 1))

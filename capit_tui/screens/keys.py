@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from capit_tui.widgets.table_nav import TableNav
 from capit_tui.model import CappedKey, reset_label
 from capit_tui.money import format_usd
 from capit_tui.service import display_name
@@ -34,7 +35,7 @@ def ident(key: CappedKey) -> str:
     return f"{key.platform}\x1f{key.id}"
 
 
-class KeysScreen(Screen):
+class KeysScreen(TableNav, Screen):
     CSS_PATH = "keys.tcss"
     BINDINGS = [
         Binding("d,delete", "revoke", "Revoke", id="revoke-key"),
@@ -85,8 +86,12 @@ class KeysScreen(Screen):
             keys = [k for k in keys if f in k.name.lower() or f in k.platform.lower()]
         return keys
 
-    def cells(self, k: CappedKey) -> dict[str, Any]:
-        holders = self.app.holders(k)  # type: ignore[attr-defined]
+    def cells(self, k: CappedKey, held: dict[tuple[str, str], list[str]] | None = None) -> dict[str, Any]:
+        """The row of `k`; `held` is the ledger's holders_by_key(), read once for many rows."""
+        if held is not None:
+            holders = held.get((k.platform, k.id), [])
+        else:
+            holders = self.app.holders(k)  # type: ignore[attr-defined]
         wide = bool(self.wide)
         return {
             "name": Text(display_name(k.name, 40 if wide else 20)),
@@ -117,8 +122,9 @@ class KeysScreen(Screen):
                     table.add_column(label, key=key)
             else:
                 table.clear()
+            held = self.app.ledger.holders_by_key()  # type: ignore[attr-defined]
             for k in self.visible_keys():
-                cells = self.cells(k)
+                cells = self.cells(k, held)
                 table.add_row(*(cells[c] for c, _ in columns), key=ident(k))
         self.restore_cursor(current)
         self.update_status()
@@ -136,22 +142,10 @@ class KeysScreen(Screen):
         self.refresh_bindings()  # d/e/x depend on a row being selected
 
     def cursor_ident(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except Exception:
-            return None
+        return self.row_key()
 
     def restore_cursor(self, row: str | None) -> None:
-        if row is None:
-            return
-        try:
-            index = self.table.get_row_index(row)
-        except Exception:
-            return
-        self.table.move_cursor(row=index, animate=False)
+        self.move_to_row(row)
 
     def on_spend(self, update: Update) -> None:
         """Apply a refresh in place: changed cells updated, new rows added, gone rows removed."""
@@ -162,6 +156,7 @@ class KeysScreen(Screen):
         visible = {ident(k): k for k in self.visible_keys()}
         current = self.cursor_ident()
         needs_rebuild = False
+        held = self.app.ledger.holders_by_key() if update.changed else None  # type: ignore[attr-defined]
         with self.app.batch_update():
             for platform, key_id in update.removed:
                 row = f"{platform}\x1f{key_id}"
@@ -170,7 +165,7 @@ class KeysScreen(Screen):
             for platform, key_id in update.changed:
                 row = f"{platform}\x1f{key_id}"
                 if row in table.rows and row in visible:
-                    cells = self.cells(visible[row])
+                    cells = self.cells(visible[row], held)
                     for c, _ in columns:
                         table.update_cell(row, c, cells[c])
                 elif row in visible:
@@ -298,7 +293,10 @@ class KeysScreen(Screen):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value.strip()
+        text = event.value.strip()
+        if text == self.filter_text:
+            return  # e.g. the box emptied by action_clear_filter, which has already rebuilt the table
+        self.filter_text = text
         self.rebuild()
 
     @on(Input.Submitted, "#filter")
@@ -314,14 +312,3 @@ class KeysScreen(Screen):
             self.rebuild()
             self.table.focus()
 
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def action_cursor_top(self) -> None:
-        self.table.move_cursor(row=0)
-
-    def action_cursor_bottom(self) -> None:
-        self.table.move_cursor(row=max(0, self.table.row_count - 1))

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
+from capit_tui.widgets.table_nav import TableNav
 from capit_tui.widgets.secret_input import SecretInput
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, LoadingIndicator, Select, Static
 
@@ -341,7 +342,7 @@ class AddPlatformScreen(ModalScreen["Added | None"]):
 # ---------------------------------------------------------------- the screen
 
 
-class PlatformsScreen(Screen):
+class PlatformsScreen(TableNav, Screen):
     CSS_PATH = "platforms.tcss"
     BINDINGS = [
         Binding("a", "add", "Add", id="platform-add"),
@@ -392,14 +393,8 @@ class PlatformsScreen(Screen):
         return next((st for st in self.statuses() if st.name == name), None)
 
     def selected(self) -> PlatformStatus | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except Exception:
-            return None
-        return self.status_of(name)
+        name = self.row_key()
+        return self.status_of(name) if name is not None else None
 
     def balance_cell(self, st: PlatformStatus) -> Text:
         if not st.configured:
@@ -660,17 +655,6 @@ class PlatformsScreen(Screen):
         if not app.platforms:
             self.app.notify(setup.NO_PLATFORM_HINT, severity="warning", markup=False)
 
-    def action_cursor_down(self) -> None:
-        self.table.action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.table.action_cursor_up()
-
-    def action_cursor_top(self) -> None:
-        self.table.move_cursor(row=0)
-
-    def action_cursor_bottom(self) -> None:
-        self.table.move_cursor(row=max(0, self.table.row_count - 1))
 
 
 def _env_var(name: str) -> str:

@@ -1,0 +1,45 @@
+"""What every screen built around one DataTable (`self.table`) does the same way: j/k/g/G, and which
+row (by its key) is under the cursor, kept across rebuilds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+
+class TableNav:
+    table: DataTable[Any]
+
+    def row_key(self) -> str | None:
+        """The key of the row under the cursor, or None for an empty table."""
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except CellDoesNotExist:
+            return None
+
+    def move_to_row(self, key: str | None) -> None:
+        """Put the cursor back on the row with this key, if it is still there."""
+        if key is None:
+            return
+        try:
+            index = self.table.get_row_index(key)
+        except RowDoesNotExist:
+            return
+        self.table.move_cursor(row=index, animate=False)
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_cursor_top(self) -> None:
+        self.table.move_cursor(row=0)
+
+    def action_cursor_bottom(self) -> None:
+        self.table.move_cursor(row=max(0, self.table.row_count - 1))
