@@ -23,7 +23,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from capit_tui.widgets.table_nav import TableNav
+from capit_tui.widgets.table_nav import TableNav, nav_bindings
 from capit_tui.agent_status import AgentStatus, agent_home, agent_statuses, tilde
 from capit_tui.model import CappedKey
 from capit_tui.money import format_usd
@@ -64,11 +64,7 @@ class AgentsScreen(TableNav, Screen):
         Binding("i", "install", "Install", id="agent-install", tooltip="Issue a capped key and install it"),
         Binding("u", "restore", "Restore", id="agent-restore", tooltip="Put back the config it had before"),
         Binding("enter", "details", "Details", id="agent-details", priority=True),
-        Binding("j", "cursor_down", show=False, id="agents-down"),
-        Binding("k", "cursor_up", show=False, id="agents-up"),
-        Binding("g", "cursor_top", show=False, id="agents-top"),
-        Binding("G", "cursor_bottom", show=False, id="agents-bottom"),
-    ]
+    ] + nav_bindings("agents")
 
     def __init__(self) -> None:
         super().__init__()
@@ -162,13 +158,7 @@ class AgentsScreen(TableNav, Screen):
         self.scan()
         columns = WIDE_COLUMNS if wide else NARROW_COLUMNS
         with app.batch_update():
-            if wide != self.wide or not table.columns:
-                table.clear(columns=True)
-                self.wide = wide
-                for key, label in columns:
-                    table.add_column(label, key=key)
-            else:
-                table.clear()
+            self.clear_for(wide, columns)
             for st in self.statuses.values():
                 cells = self.cells(st)
                 table.add_row(*(cells[c] for c, _ in columns), key=st.name)

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
-from capit_tui.widgets.table_nav import TableNav
+from capit_tui.widgets.table_nav import TableNav, nav_bindings
 from capit_tui.agent_status import (
     NothingToRestore,
     RestorePreview,
@@ -192,11 +192,7 @@ class BackupsScreen(TableNav, Screen):
     CSS_PATH = "backups.tcss"
     BINDINGS = [
         Binding("enter", "restore", "Preview restore", id="backup-restore", priority=True),
-        Binding("j", "cursor_down", show=False, id="backups-down"),
-        Binding("k", "cursor_up", show=False, id="backups-up"),
-        Binding("g", "cursor_top", show=False, id="backups-top"),
-        Binding("G", "cursor_bottom", show=False, id="backups-bottom"),
-    ]
+    ] + nav_bindings("backups")
 
     def __init__(self) -> None:
         super().__init__()
@@ -261,13 +257,7 @@ class BackupsScreen(TableNav, Screen):
             app.notify(f"Cannot read the backups: {exc}", severity="error", markup=False)
         columns = WIDE_COLUMNS if wide else NARROW_COLUMNS
         with app.batch_update():
-            if wide != self.wide or not table.columns:
-                table.clear(columns=True)
-                self.wide = wide
-                for key, label in columns:
-                    table.add_column(label, key=key)
-            else:
-                table.clear()
+            self.clear_for(wide, columns)
             rows = [(b, self.cells(b)) for b in self.backups]
             self.fit(rows, columns)
             for b, cells in rows:

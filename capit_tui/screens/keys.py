@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from capit_tui.widgets.table_nav import TableNav
+from capit_tui.widgets.table_nav import TableNav, nav_bindings
 from capit_tui.model import CappedKey, reset_label
 from capit_tui.money import format_usd
 from capit_tui.service import display_name
@@ -43,11 +43,7 @@ class KeysScreen(TableNav, Screen):
         Binding("x", "toggle", "Disable", id="toggle-key"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
-        Binding("j", "cursor_down", show=False, id="keys-down"),
-        Binding("k", "cursor_up", show=False, id="keys-up"),
-        Binding("g", "cursor_top", show=False, id="keys-top"),
-        Binding("G", "cursor_bottom", show=False, id="keys-bottom"),
-    ]
+    ] + nav_bindings("keys")
 
     def __init__(self) -> None:
         super().__init__()
@@ -115,13 +111,7 @@ class KeysScreen(TableNav, Screen):
         current = self.cursor_ident()
         columns = WIDE_COLUMNS if wide else NARROW_COLUMNS
         with self.app.batch_update():
-            if wide != self.wide or not table.columns:
-                table.clear(columns=True)
-                self.wide = wide
-                for key, label in columns:
-                    table.add_column(label, key=key)
-            else:
-                table.clear()
+            self.clear_for(wide, columns)
             held = self.app.ledger.holders_by_key()  # type: ignore[attr-defined]
             for k in self.visible_keys():
                 cells = self.cells(k, held)

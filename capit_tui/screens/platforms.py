@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from capit_tui.widgets.table_nav import TableNav
+from capit_tui.widgets.table_nav import TableNav, nav_bindings
 from capit_tui.widgets.secret_input import SecretInput
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, LoadingIndicator, Select, Static
 
@@ -349,11 +349,7 @@ class PlatformsScreen(TableNav, Screen):
         Binding("t", "test", "Test", id="platform-test"),
         Binding("d,delete", "remove", "Remove", id="platform-remove"),
         Binding("r", "refresh", "Refresh", id="platforms-refresh"),
-        Binding("j", "cursor_down", show=False, id="platforms-down"),
-        Binding("k", "cursor_up", show=False, id="platforms-up"),
-        Binding("g", "cursor_top", show=False, id="platforms-top"),
-        Binding("G", "cursor_bottom", show=False, id="platforms-bottom"),
-    ]
+    ] + nav_bindings("platforms")
 
     def __init__(self) -> None:
         super().__init__()
@@ -441,13 +437,7 @@ class PlatformsScreen(TableNav, Screen):
         current = self.selected()
         columns = WIDE_COLUMNS if wide else NARROW_COLUMNS
         with self.app.batch_update():
-            if wide != self.wide or not table.columns:
-                table.clear(columns=True)
-                self.wide = wide
-                for key, label in columns:
-                    table.add_column(label, key=key)
-            else:
-                table.clear()
+            self.clear_for(wide, columns)
             for st in self.statuses():
                 cells = self.cells(st)
                 table.add_row(*(cells[c] for c, _ in columns), key=st.name)

@@ -5,12 +5,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 
+def nav_bindings(prefix: str) -> list[Binding]:
+    """j/k/g/G for a table screen, with ids `<prefix>-down|up|top|bottom` so each can be remapped."""
+    return [
+        Binding("j", "cursor_down", show=False, id=f"{prefix}-down"),
+        Binding("k", "cursor_up", show=False, id=f"{prefix}-up"),
+        Binding("g", "cursor_top", show=False, id=f"{prefix}-top"),
+        Binding("G", "cursor_bottom", show=False, id=f"{prefix}-bottom"),
+    ]
+
+
 class TableNav:
     table: DataTable[Any]
+    wide: bool | None
+
+    def clear_for(self, wide: bool, columns: tuple[tuple[str, str], ...]) -> None:
+        """Empty the table for a rebuild; set its columns again when the width class changed."""
+        table = self.table
+        if wide != self.wide or not table.columns:
+            table.clear(columns=True)
+            self.wide = wide
+            for key, label in columns:
+                table.add_column(label, key=key)
+        else:
+            table.clear()
 
     def row_key(self) -> str | None:
         """The key of the row under the cursor, or None for an empty table."""
