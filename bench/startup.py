@@ -31,7 +31,7 @@ SEED_KEYS = 40
 
 def seeded_name_pattern() -> re.Pattern[bytes]:
     """Names the sandbox gives its seeded keys (and nothing else on the screen is called)."""
-    from capit_tui.platforms import sandbox as sbmod
+    import capit_tui.sandbox.server as sbmod
 
     plain = [re.escape(n) for n in sbmod._PLAIN_NAMES if len(n) >= 8]
     agents = "|".join(re.escape(a) for a in sbmod._AGENT_NAMES)

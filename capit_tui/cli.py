@@ -742,7 +742,7 @@ def cmd_platforms_test(ns: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_serve(ns: argparse.Namespace) -> int:
-    from capit_tui.platforms.sandbox import serve
+    from capit_tui.sandbox import serve
 
     if not 0 <= ns.port <= 65535:
         raise UsageError("--port must be between 0 and 65535")

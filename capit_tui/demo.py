@@ -17,7 +17,7 @@ DEMO_PLATFORM = "sandbox"
 
 @contextmanager
 def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path]:
-    from capit_tui.platforms.sandbox import Sandbox
+    from capit_tui.sandbox import Sandbox
 
     root = Path(tempfile.mkdtemp(prefix="capit-demo-"))
     saved = dict(os.environ)

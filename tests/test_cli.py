@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from capit_tui.backups import BackupStore
 from capit_tui.changes import apply, restore_plan
 from capit_tui.install import InstallError, execute, preview
 from capit_tui.ledger import Ledger
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 from capit_tui.service import Configured
 from capit_tui.settings import PlatformConfig
 

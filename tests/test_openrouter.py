@@ -20,7 +20,7 @@ from capit_tui.platforms.base import (
     ServerError,
 )
 from capit_tui.platforms.openrouter import OpenRouterPlatform
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 from contract_transport import ContractTransport
 
 

@@ -41,7 +41,7 @@ from capit_tui.agents.qwen import Qwen
 from capit_tui.backups import BackupStore
 from capit_tui.changes import apply, plan_edits
 from capit_tui.install import execute, preview
-from capit_tui.platforms.sandbox import REPLY_TEXT, Sandbox
+from capit_tui.sandbox import REPLY_TEXT, Sandbox
 from capit_tui.service import Configured
 from capit_tui.settings import PlatformConfig
 

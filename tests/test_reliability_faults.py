@@ -25,7 +25,7 @@ import pytest
 from capit_tui.backups import BackupStore
 from capit_tui.ledger import Ledger
 from capit_tui.platforms.base import RetryPolicy
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 from capit_tui.service import Configured
 from capit_tui.settings import PlatformConfig
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from capit_tui import cli
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 
 BAD_CAPS = ["-1", "0", "abc", "5.001", "1e9", "NaN", "$", "", "0.00", "-0", "+5", "５", "٥", "5,00", "inf",
             "Infinity", " ", "5 5", "$-5", "100001", "100000.01", "0.001", "1_000", "0x10", "\x1b[31m5",

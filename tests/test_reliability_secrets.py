@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from capit_tui import agents as agents_mod
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 
 TESTS = Path(__file__).parent
 CAPIT = (TESTS.parent / "capit_tui").resolve()

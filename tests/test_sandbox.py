@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from capit_tui.platforms.sandbox import REPLY_TEXT, Sandbox, serve
+from capit_tui.sandbox import REPLY_TEXT, Sandbox, serve
 from openapi_contract import validate_component, validate_request, validate_response
 
 SECRET_RE = re.compile(r"^sk-or-v1-[0-9a-f]{64}$")
@@ -722,7 +722,7 @@ def test_server_prints_nothing_and_stop_closes_connections(capfd: pytest.Capture
 
 
 def test_serve_prints_environment_and_stops_on_interrupt(tmp_path: Path) -> None:
-    code = ("import sys; from capit_tui.platforms.sandbox import serve; "
+    code = ("import sys; from capit_tui.sandbox import serve; "
             "sys.exit(serve(port=0, seed_keys=3))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=os.environ.copy())

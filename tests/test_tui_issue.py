@@ -15,7 +15,7 @@ import pytest
 from textual.widgets import SelectionList
 
 from capit_tui import agents as agents_mod
-from capit_tui.platforms.sandbox import sha256_hex
+from capit_tui.sandbox import sha256_hex
 from capit_tui.redact import mask
 from capit_tui.screens.confirm import ConfirmScreen
 from capit_tui.screens.issue import NewKeyScreen

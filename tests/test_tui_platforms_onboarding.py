@@ -17,7 +17,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select
 
 from capit_tui import vault
 from capit_tui.app import CapitApp
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 from capit_tui.screens.confirm import ConfirmScreen
 from capit_tui.screens.onboarding import EMPTY_HINT, OnboardingScreen
 from capit_tui.screens.platforms import CUSTOM, AddPlatformScreen, CheckLine, PlatformsScreen

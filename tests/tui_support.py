@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from capit_tui.platforms.sandbox import Sandbox
+from capit_tui.sandbox import Sandbox
 from capit_tui.service import Configured
 from capit_tui.settings import PlatformConfig, Settings
 
