@@ -205,7 +205,7 @@ def stop_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
 def seed_ledger(env: dict[str, str], sb: SandboxProc, platform: str = "openrouter", rounds: int = 2) -> int:
     """A ledger as a user who installed keys into three agents a couple of times has: `rounds` installs
     each of claude, codex and opencode, holding the newest keys on the sandbox. Returns the entries."""
-    from capit_tui.ledger import Install, Ledger
+    from capit_tui.core.ledger import Install, Ledger
 
     keys = sb.list_raw(0)[: 3 * rounds]
     ledger = Ledger(Path(env["CAPIT_DATA_DIR"]) / "ledger.json")

@@ -164,12 +164,12 @@ def check_restored(original: dict[Path, bytes]) -> None:
 
 def in_process(home: Path, runs: int, warmup: int) -> dict[str, list[float]]:
     from capit_tui import agents as agents_mod
-    from capit_tui.agent_status import agent_statuses, installed_secrets, restore_apply, restore_preview
-    from capit_tui.backups import BackupStore
-    from capit_tui.install import execute, preview
-    from capit_tui.ledger import Ledger
-    from capit_tui.service import configured_platforms
-    from capit_tui.settings import data_dir, load
+    from capit_tui.core.agent_status import agent_statuses, installed_secrets, restore_apply, restore_preview
+    from capit_tui.core.backups import BackupStore
+    from capit_tui.core.install import execute, preview
+    from capit_tui.core.ledger import Ledger
+    from capit_tui.core.keys import configured_platforms
+    from capit_tui.core.settings import data_dir, load
 
     times: dict[str, list[float]] = defaultdict(list)
     c = configured_platforms(load(), "openrouter")[0]

@@ -182,9 +182,9 @@ def _cpu() -> float:
 
 
 async def tui_child(base_url: str, key: str, n_keys: int, home: str, where: bool = False) -> dict:
-    from capit_tui.settings import PlatformConfig, Settings
-    from capit_tui.service import Configured
-    from capit_tui.app import CapitApp
+    from capit_tui.core.settings import PlatformConfig, Settings
+    from capit_tui.core.keys import Configured
+    from capit_tui.tui.app import CapitApp
 
     import urllib.request
 

@@ -1,4 +1,4 @@
-"""Validate requests and responses against OpenRouter's OpenAPI subset (shared/reference/...yaml).
+"""Validate requests and responses against OpenRouter's OpenAPI subset (vendored in tests/data/).
 
     validate_request("GET", "/api/v1/keys", {"offset": "100"}, None)
     validate_response("GET", "/api/v1/keys", 200, body)
@@ -11,7 +11,6 @@ status code the spec does not list. Schemas are checked with JSON Schema Draft 2
 from __future__ import annotations
 
 import functools
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -44,14 +43,8 @@ def _is_datetime(value: object) -> bool:
 
 
 def spec_path() -> Path:
-    here = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / SPEC_NAME
-    if here.exists():
-        return here
-    env = os.environ.get("CAPIT_OPENAPI_SUBSET")
-    if env and Path(env).exists():
-        return Path(env)
-    raise FileNotFoundError(
-        f"OpenAPI subset not found at {here}; set CAPIT_OPENAPI_SUBSET to its path.")
+    """The contract vendored under tests/data/ (OpenRouter's spec, MIT): a clone needs nothing beside it."""
+    return Path(__file__).resolve().parent / "data" / SPEC_NAME
 
 
 @functools.lru_cache(maxsize=1)

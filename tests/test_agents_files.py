@@ -30,8 +30,8 @@ from capit_tui.agents.hermes import Hermes
 from capit_tui.agents.llm import Llm
 from capit_tui.agents.openclaw import OpenClaw
 from capit_tui.agents.qwen import Qwen
-from capit_tui.backups import BackupStore
-from capit_tui.changes import PlanError, apply, plan_edits
+from capit_tui.core.backups import BackupStore
+from capit_tui.core.changes import PlanError, apply, plan_edits
 
 CORPUS = Path(__file__).parent / "corpus" / "agents"
 KEY = "sk-or-v1-" + "5eed" * 16

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from capit_tui.agents.base import FileEdit
-from capit_tui.backups import BackupStore
-from capit_tui.changes import ApplyError, PlanError, StaleError, apply, plan_edits, restore_plan
+from capit_tui.core.backups import BackupStore
+from capit_tui.core.changes import ApplyError, PlanError, StaleError, apply, plan_edits, restore_plan
 
 KEY = "sk-or-v1-" + "c0ffee00" * 8
 OLD = "sk-or-v1-" + "0defaced" * 8
@@ -138,7 +138,7 @@ def test_failed_write_puts_back_what_was_written(isolated_home, store):
         calls.append(path)
         if path == b:
             raise OSError(errno.ENOSPC, "No space left on device")
-        from capit_tui.fsutil import atomic_write
+        from capit_tui.core.fsutil import atomic_write
 
         atomic_write(path, data, mode=m)
 
@@ -192,7 +192,7 @@ def test_damaged_backup_is_detected(isolated_home, store):
     path.write_text("{}\n")
     backup = apply(plan_edits([edit(path)], [KEY]), store, {})
     (backup.folder / backup.files[0].blob).write_bytes(b"tampered")
-    from capit_tui.backups import BackupError
+    from capit_tui.core.backups import BackupError
 
     with pytest.raises(BackupError, match="damaged"):
         restore_plan(store.get(backup.id))

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from capit_tui import agents as agents_mod
-from capit_tui.backups import BackupStore
-from capit_tui.changes import apply, restore_plan
-from capit_tui.install import InstallError, execute, preview
-from capit_tui.ledger import Ledger
+from capit_tui.core.backups import BackupStore
+from capit_tui.core.changes import apply, restore_plan
+from capit_tui.core.install import InstallError, execute, preview
+from capit_tui.core.ledger import Ledger
 from capit_tui.sandbox import Sandbox
-from capit_tui.service import Configured
-from capit_tui.settings import PlatformConfig
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import PlatformConfig
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_a_failed_write_restores_files_and_revokes_the_keys(platform, sandbox, i
     def full_disk(path, data, mode):
         if path.name == "config.toml":
             raise OSError(errno.ENOSPC, "No space left on device")
-        from capit_tui.fsutil import atomic_write
+        from capit_tui.core.fsutil import atomic_write
 
         atomic_write(path, data, mode=mode)
 
@@ -137,7 +137,7 @@ def test_unparseable_config_is_refused_before_any_key(platform, sandbox, isolate
     codex = isolated_home / ".codex"
     codex.mkdir()
     (codex / "config.toml").write_text('model = "gpt-5"\n[broken\n')
-    from capit_tui.changes import PlanError
+    from capit_tui.core.changes import PlanError
 
     with pytest.raises(PlanError, match=r"config.toml:2"):
         preview(platform, three(isolated_home))

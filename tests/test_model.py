@@ -3,8 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from capit_tui.model import CappedKey, IssuedKey, parse_reset, parse_time
-from capit_tui.redact import mask, placeholder_like, redact
+from capit_tui.core.model import CappedKey, IssuedKey, parse_reset, parse_time
+from capit_tui.core.redact import mask, placeholder_like, redact
 
 SECRET = "sk-or-v1-" + "ab12" * 16
 

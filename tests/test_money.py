@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, strategies as st
 
-from capit_tui.money import MoneyError, format_usd, parse_cap, percent, to_decimal, to_json_number
+from capit_tui.core.money import MoneyError, format_usd, parse_cap, percent, to_decimal, to_json_number
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from capit_tui.model import IssuedKey
+from capit_tui.core.model import IssuedKey
 from capit_tui.platforms.base import (
     AuthRejected,
     BadRequest,

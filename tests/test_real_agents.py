@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from capit_tui import agents as agents_mod
-from capit_tui.install import execute, preview
+from capit_tui.core.install import execute, preview
 from capit_tui.sandbox import Sandbox
-from capit_tui.service import Configured
-from capit_tui.settings import PlatformConfig
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import PlatformConfig
 from realagents import clean_env, ensure_agents
 
 pytestmark = pytest.mark.realagent

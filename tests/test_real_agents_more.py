@@ -3,7 +3,7 @@
 For OpenClaw, Hermes, Aider, Qwen Code, llm (+ llm-openrouter) and Continue's `cn`: install the pinned
 release into a cache outside the repository (npm packages under ~/.cache/capit-tui/agents-more/, PyPI
 tools in venvs under ~/.cache/capit-tui/venvs/; CAPIT_AGENTS_CACHE moves the cache), issue a capped key
-on capit-tui's sandbox through capit_tui.install.preview/execute, run the agent once non-interactively
+on capit-tui's sandbox through capit_tui.core.install.preview/execute, run the agent once non-interactively
 with only PATH and HOME in its environment, and check the sandbox saw an inference request carrying the
 new key (by its hash) and the agent printed the sandbox's reply.
 
@@ -38,12 +38,12 @@ from capit_tui.agents.hermes import Hermes
 from capit_tui.agents.llm import Llm
 from capit_tui.agents.openclaw import OpenClaw
 from capit_tui.agents.qwen import Qwen
-from capit_tui.backups import BackupStore
-from capit_tui.changes import apply, plan_edits
-from capit_tui.install import execute, preview
+from capit_tui.core.backups import BackupStore
+from capit_tui.core.changes import apply, plan_edits
+from capit_tui.core.install import execute, preview
 from capit_tui.sandbox import REPLY_TEXT, Sandbox
-from capit_tui.service import Configured
-from capit_tui.settings import PlatformConfig
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import PlatformConfig
 
 MARKER = "realagent: runs a real coding agent installed from npm or PyPI against the sandbox (slow, cached)"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from capit_tui import agents as agents_mod
-from capit_tui.backups import MANIFEST, BackupStore
+from capit_tui.core.backups import MANIFEST, BackupStore
 
 TESTS = Path(__file__).parent
 DRIVER = TESTS / "reliability" / "driver.py"

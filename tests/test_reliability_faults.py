@@ -22,12 +22,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from capit_tui.backups import BackupStore
-from capit_tui.ledger import Ledger
+from capit_tui.core.backups import BackupStore
+from capit_tui.core.ledger import Ledger
 from capit_tui.platforms.base import RetryPolicy
 from capit_tui.sandbox import Sandbox
-from capit_tui.service import Configured
-from capit_tui.settings import PlatformConfig
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import PlatformConfig
 
 TIMEOUT = 0.5  # CAPIT_HTTP_TIMEOUT for every run here
 STALL = 1.5  # a stall outlives the client's timeout
@@ -350,9 +350,9 @@ def test_a_create_answered_with_html_leaves_no_orphan_key(sb, isolated_home):
     import asyncio
 
     from capit_tui import agents as agents_mod
-    from capit_tui.install import InstallError, execute, preview
+    from capit_tui.core.install import InstallError, execute, preview
     from capit_tui.platforms.base import PlatformError
-    from capit_tui.service import issue_key
+    from capit_tui.core.keys import issue_key
 
     with pytest.raises(PlatformError) as err:
         asyncio.run(issue_key(via(sb, HtmlAfterCreate), "proxied", Decimal(1), None))
@@ -391,8 +391,8 @@ def tui_app(sb: Sandbox, home: Path):
     """The app of tests/tui_support.py, with fast retries (the backoff is not what is tested here)."""
     from tui_support import TODAY, fixed_clock
 
-    from capit_tui.app import CapitApp
-    from capit_tui.settings import Settings
+    from capit_tui.tui.app import CapitApp
+    from capit_tui.core.settings import Settings
 
     return CapitApp(platforms=[via(sb)], settings=Settings(), clock=fixed_clock, today=TODAY, auto_refresh=False,
                     agent_env={"HOME": str(home), "PATH": "/nonexistent"})
@@ -489,7 +489,7 @@ async def tui_install(app, pilot, cap: str = "5") -> str:
     """n, type the cap, review, y: returns the review's error message ('' when it succeeded)."""
     from tui_support import settle
 
-    from capit_tui.screens.review import ReviewScreen
+    from capit_tui.tui.newkey.review import ReviewScreen
 
     await settle(pilot)
     await pilot.press("n")
@@ -539,7 +539,7 @@ async def test_tui_install_backup_cannot_be_made(tsb, isolated_home, tui_env):
 
 
 async def test_tui_install_rides_out_a_429(tsb, isolated_home, tui_env):
-    from capit_tui.screens.review import ResultScreen
+    from capit_tui.tui.newkey.review import ResultScreen
 
     with_agents(isolated_home)
     before_keys = set(tsb.keys)

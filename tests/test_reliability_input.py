@@ -223,7 +223,7 @@ async def test_tui_new_key_form_bad_caps_and_names_show_inline_and_issue_nothing
     from textual.widgets import Input
     from tui_support import make_app, settle
 
-    from capit_tui.screens.issue import NewKeyScreen
+    from capit_tui.tui.newkey.form import NewKeyScreen
 
     (isolated_home / ".claude").mkdir()
     before = set(tsb.keys)
@@ -301,7 +301,7 @@ async def test_tui_cap_modal_bad_caps_show_inline_and_change_nothing(tsb, isolat
     from textual.widgets import Input
     from tui_support import make_app, settle
 
-    from capit_tui.screens.cap import CapScreen
+    from capit_tui.tui.modals.cap import CapScreen
 
     app = make_app(tsb, isolated_home)
     async with app.run_test(size=(100, 32)) as pilot:

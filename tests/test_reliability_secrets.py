@@ -323,9 +323,9 @@ def test_in_process_cli_logs_and_exceptions(sb, isolated_home, tmp_path, monkeyp
     sb.inject_fault("POST /api/v1/keys", "notjson", times=1)
     run("notjson", "openrouter", "5", code=1)
     # the file changed between the preview and the write: refused, keys revoked
-    from capit_tui.install import InstallError, execute, preview
-    from capit_tui.service import configured_platforms
-    from capit_tui.settings import load
+    from capit_tui.core.install import InstallError, execute, preview
+    from capit_tui.core.keys import configured_platforms
+    from capit_tui.core.settings import load
 
     (c,) = configured_platforms(load(), "openrouter")
     pv = preview(c, [agents_mod.get("codex")], name="stale")
@@ -348,7 +348,7 @@ def test_in_process_cli_logs_and_exceptions(sb, isolated_home, tmp_path, monkeyp
 
 def loopback_only(monkeypatch, sb: Sandbox) -> None:
     """Every preset platform the screens might check points at loopback: the sandbox, or a closed port."""
-    from capit_tui.settings import PRESETS
+    from capit_tui.core.settings import PRESETS
 
     for name, cfg in PRESETS.items():
         monkeypatch.setenv(f"{cfg.env_prefix()}_BASE_URL", sb.base_url if name == "openrouter" else "http://127.0.0.1:9")
@@ -365,10 +365,10 @@ async def test_tui_flows_show_no_secret(sb, isolated_home, tmp_path, monkeypatch
     from textual.widgets import Input, SelectionList
     from tui_support import no_blink, settle
 
-    from capit_tui.app import CapitApp
-    from capit_tui.screens.review import ResultScreen, ReviewScreen
-    from capit_tui.service import Configured
-    from capit_tui.settings import PlatformConfig, Settings
+    from capit_tui.tui.app import CapitApp
+    from capit_tui.tui.newkey.review import ResultScreen, ReviewScreen
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.settings import PlatformConfig, Settings
 
     handler, log_file, recorder = captured
     no_blink(monkeypatch)
@@ -543,10 +543,10 @@ async def test_tui_add_platform_keeps_the_typed_key_out_of_sight(sb, isolated_ho
     from textual.widgets import Input, Select
     from tui_support import no_blink, settle
 
-    from capit_tui.app import CapitApp
-    from capit_tui.screens.platforms import AddPlatformScreen
-    from capit_tui.service import Configured
-    from capit_tui.settings import PlatformConfig, Settings
+    from capit_tui.tui.app import CapitApp
+    from capit_tui.tui.screens.platforms import AddPlatformScreen
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.settings import PlatformConfig, Settings
 
     handler, log_file, recorder = captured
     no_blink(monkeypatch)

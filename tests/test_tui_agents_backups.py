@@ -22,10 +22,10 @@ from textual.widgets import DataTable
 from tui_support import TODAY, configured, fixed_clock, make_app, no_blink, sandbox, settle
 
 from capit_tui import agents as agents_mod
-from capit_tui.agent_status import agent_statuses, tilde, tilde_text
-from capit_tui.backups import BackupStore
-from capit_tui.ledger import Ledger
-from capit_tui.redact import mask
+from capit_tui.core.agent_status import agent_statuses, tilde, tilde_text
+from capit_tui.core.backups import BackupStore
+from capit_tui.core.ledger import Ledger
+from capit_tui.core.redact import mask
 
 SIZES = [(80, 24), (160, 45)]
 size_ids = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -88,7 +88,7 @@ def sb():
 @pytest.fixture(autouse=True)
 def _deterministic(monkeypatch):
     no_blink(monkeypatch)
-    monkeypatch.setattr("capit_tui.install.now_iso", lambda: "2026-11-21T12:00:00Z")
+    monkeypatch.setattr("capit_tui.core.install.now_iso", lambda: "2026-11-21T12:00:00Z")
 
 
 def agent_env(home: Path) -> dict[str, str]:
@@ -112,7 +112,7 @@ def install(sb, home: Path, names=("claude", "codex"), spend: dict[str, str] | N
 
 
 def _install(sb, home: Path, names, spend) -> World:
-    from capit_tui.install import execute, preview
+    from capit_tui.core.install import execute, preview
 
     w = world(home)
     w.claude.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ async def open_mode(pilot, key: str) -> None:
 def test_agent_statuses_match_the_cli(sb, isolated_home, capsys):
     """The helper the screen uses gives `capit-tui agents --json` record for record."""
     from capit_tui import cli
-    from capit_tui.install import execute, preview
+    from capit_tui.core.install import execute, preview
 
     isolated_home.joinpath(".claude").mkdir()
     isolated_home.joinpath(".claude", "settings.json").write_bytes(CLAUDE_BEFORE)
@@ -224,8 +224,8 @@ async def test_agents_show_installed_keys_and_their_capit_keys(sb, isolated_home
 
 
 async def test_u_restores_claudes_previous_config(sb, isolated_home):
-    from capit_tui.screens.backups import RestoreReviewScreen
-    from capit_tui.widgets.diff_view import DiffView
+    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.widgets.diff_view import DiffView
 
     w = install(sb, isolated_home)
     codex_installed = w.codex.read_bytes()
@@ -255,7 +255,7 @@ async def test_u_restores_claudes_previous_config(sb, isolated_home):
 
 
 async def test_u_then_n_changes_nothing(sb, isolated_home):
-    from capit_tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.screens.backups import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     before = (w.claude.read_bytes(), w.codex.read_bytes())
@@ -274,7 +274,7 @@ async def test_u_then_n_changes_nothing(sb, isolated_home):
 
 
 async def test_a_file_changed_after_the_preview_is_not_overwritten(sb, isolated_home):
-    from capit_tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.screens.backups import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     app = app_for(sb, w)
@@ -310,7 +310,7 @@ async def test_u_without_a_backup_says_so(sb, isolated_home):
 async def test_i_opens_the_new_key_form_with_the_agent_preselected(sb, isolated_home, monkeypatch):
     w = install(sb, isolated_home)
     app = app_for(sb, w)
-    spec = importlib.util.find_spec("capit_tui.screens.issue")
+    spec = importlib.util.find_spec("capit_tui.tui.newkey.form")
     # the form is another screen's work; until it (and its stylesheet) is in place, check the call
     has_form = spec is not None and Path(spec.origin).with_name("issue.tcss").exists()
     calls: list[list[str]] = []
@@ -322,7 +322,7 @@ async def test_i_opens_the_new_key_form_with_the_agent_preselected(sb, isolated_
         await pilot.press("i")
         await pilot.pause()
         if has_form:
-            from capit_tui.screens.issue import NewKeyScreen
+            from capit_tui.tui.newkey.form import NewKeyScreen
 
             assert isinstance(app.screen, NewKeyScreen)
             assert list(app.screen.preselect) == ["codex"]
@@ -342,7 +342,7 @@ async def test_i_opens_the_new_key_form_with_the_agent_preselected(sb, isolated_
 
 
 async def test_enter_shows_the_details(sb, isolated_home):
-    from capit_tui.screens.agents import AgentDetailScreen
+    from capit_tui.tui.screens.agents import AgentDetailScreen
 
     w = install(sb, isolated_home)
     app = app_for(sb, w)
@@ -363,7 +363,7 @@ async def test_enter_shows_the_details(sb, isolated_home):
 
 
 async def test_backups_lists_the_install_and_restores_every_file(sb, isolated_home):
-    from capit_tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.screens.backups import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     installed = {p: p.read_bytes() for p in (w.claude, w.codex)}

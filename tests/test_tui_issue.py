@@ -16,12 +16,12 @@ from textual.widgets import SelectionList
 
 from capit_tui import agents as agents_mod
 from capit_tui.sandbox import sha256_hex
-from capit_tui.redact import mask
-from capit_tui.screens.confirm import ConfirmScreen
-from capit_tui.screens.issue import NewKeyScreen
-from capit_tui.screens.review import ResultScreen, ReviewScreen
-from capit_tui.service import Configured
-from capit_tui.settings import PlatformConfig, Settings
+from capit_tui.core.redact import mask
+from capit_tui.tui.modals.confirm import ConfirmScreen
+from capit_tui.tui.newkey.form import NewKeyScreen
+from capit_tui.tui.newkey.review import ResultScreen, ReviewScreen
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import PlatformConfig, Settings
 from tui_support import TODAY, fixed_clock, make_app, no_blink, sandbox, settle
 
 STAMP = TODAY.strftime("%Y%m%d")
@@ -136,7 +136,7 @@ async def test_issue_into_claude_and_codex(sb, isolated_home):
 
         await pilot.press("escape")  # nothing shown once: closes at once
         await settle(pilot)
-        from capit_tui.screens.keys import KeysScreen
+        from capit_tui.tui.screens.keys import KeysScreen
 
         assert isinstance(app.screen, KeysScreen) and len(app.screen_stack) == 1
         assert {("openrouter", h) for h in new} <= set(app.spend.keys)  # the refresh ran
@@ -235,7 +235,7 @@ class Offline(Configured):
 async def test_platform_without_resets_forces_never(sb, isolated_home):
     from tui_support import configured
 
-    from capit_tui.app import CapitApp
+    from capit_tui.tui.app import CapitApp
 
     gateway = Offline(PlatformConfig("gateway", "oneapi", "http://gateway.capit.test"), "keyring", "sk-" + "m" * 48)
     app = CapitApp(platforms=[configured(sb), gateway], settings=Settings(), clock=fixed_clock, today=TODAY,
@@ -464,9 +464,9 @@ class RoutedConfigured(Configured):
 @pytest.fixture
 def snap_app(sb, isolated_home, monkeypatch):
     """The app on the seeded sandbox behind a fixed base URL, with a fixed clock and backup ids."""
-    from capit_tui import backups
-    from capit_tui.app import CapitApp
-    from capit_tui.backups import BackupStore
+    from capit_tui.core import backups
+    from capit_tui.tui.app import CapitApp
+    from capit_tui.core.backups import BackupStore
 
     monkeypatch.setattr(backups._secrets, "token_hex", lambda n=3: "c0ffee")
     with_agents(isolated_home)

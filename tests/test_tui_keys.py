@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from textual.widgets import DataTable, Input
 
-from capit_tui.screens.confirm import ConfirmScreen
+from capit_tui.tui.modals.confirm import ConfirmScreen
 from tui_support import make_app, no_blink, sandbox, settle
 
 
@@ -145,7 +145,7 @@ async def test_details_open_on_enter(sb, isolated_home):
         await settle(pilot)
         key = app.screen.selected()
         await pilot.press("enter")
-        from capit_tui.screens.key_detail import KeyDetailScreen
+        from capit_tui.tui.modals.key_detail import KeyDetailScreen
 
         assert isinstance(app.screen, KeyDetailScreen) and app.screen.key.id == key.id
         await pilot.press("escape")

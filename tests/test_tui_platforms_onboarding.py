@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Checkbox, DataTable, Input, Select
 
-from capit_tui import vault
-from capit_tui.app import CapitApp
+from capit_tui.core import vault
+from capit_tui.tui.app import CapitApp
 from capit_tui.sandbox import Sandbox
-from capit_tui.screens.confirm import ConfirmScreen
-from capit_tui.screens.onboarding import EMPTY_HINT, OnboardingScreen
-from capit_tui.screens.platforms import CUSTOM, AddPlatformScreen, CheckLine, PlatformsScreen
-from capit_tui.service import Configured
-from capit_tui.settings import PlatformConfig
+from capit_tui.tui.modals.confirm import ConfirmScreen
+from capit_tui.tui.screens.onboarding import EMPTY_HINT, OnboardingScreen
+from capit_tui.tui.screens.platforms import CUSTOM, AddPlatformScreen, CheckLine, PlatformsScreen
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import PlatformConfig
 from tui_support import make_app, no_blink, sandbox, settle
 
 SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
@@ -124,8 +124,8 @@ async def check_key(pilot, key: str) -> None:
 
 
 def test_setup_resolve_checks_names_kinds_and_urls():
-    from capit_tui import platform_setup as setup
-    from capit_tui.settings import Settings
+    from capit_tui.core import platform_setup as setup
+    from capit_tui.core.settings import Settings
 
     s = Settings()
     with pytest.raises(setup.SetupError, match="lower-case"):
@@ -143,8 +143,8 @@ def test_setup_resolve_checks_names_kinds_and_urls():
 def test_setup_saves_settings_only_for_what_the_presets_and_env_do_not_say(monkeypatch):
     from dataclasses import replace
 
-    from capit_tui import platform_setup as setup
-    from capit_tui.settings import Settings
+    from capit_tui.core import platform_setup as setup
+    from capit_tui.core.settings import Settings
 
     monkeypatch.setenv("CAPIT_OPENROUTER_BASE_URL", "http://127.0.0.1:1/api/v1")
     s = Settings()
@@ -155,8 +155,8 @@ def test_setup_saves_settings_only_for_what_the_presets_and_env_do_not_say(monke
 
 
 def test_setup_store_then_remove_round_trip(monkeypatch):
-    from capit_tui import platform_setup as setup
-    from capit_tui.settings import Settings, load
+    from capit_tui.core import platform_setup as setup
+    from capit_tui.core.settings import Settings, load
 
     s = Settings()
     cfg = setup.resolve(s, "lab", kind="openrouter", base_url="http://127.0.0.1:1/api/v1")
@@ -215,7 +215,7 @@ async def test_onboarding_shows_each_wrong_key_inline_then_stores_the_right_one(
 
 
 async def test_the_last_step_opens_the_real_new_key_form(sb, isolated_home):
-    from capit_tui.screens.issue import NewKeyScreen
+    from capit_tui.tui.newkey.form import NewKeyScreen
 
     app = make_app(None, isolated_home)
     async with app.run_test(size=(80, 24)) as pilot:

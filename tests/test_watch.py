@@ -1,8 +1,8 @@
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from capit_tui.model import CappedKey
-from capit_tui.watch import SpendWatch
+from capit_tui.core.model import CappedKey
+from capit_tui.core.spend_watch import SpendWatch
 
 T = datetime(2026, 11, 21, 12, tzinfo=timezone.utc)
 

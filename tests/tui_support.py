@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from capit_tui.sandbox import Sandbox
-from capit_tui.service import Configured
-from capit_tui.settings import PlatformConfig, Settings
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import PlatformConfig, Settings
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 TODAY = date(2026, 11, 21)
@@ -29,7 +29,7 @@ def configured(sb: Sandbox, name: str = "openrouter") -> Configured:
 
 
 def make_app(sb: Sandbox | None, home: Path, **kw: Any):
-    from capit_tui.app import CapitApp
+    from capit_tui.tui.app import CapitApp
 
     platforms = [configured(sb)] if sb is not None else []
     kw.setdefault("auto_refresh", False)

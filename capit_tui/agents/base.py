@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from capit_tui.redact import mask
+from capit_tui.core.redact import mask
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # keep `import capit_tui.platforms` cheap: httpx loads with an adapter
     from capit_tui.platforms.base import Platform
-    from capit_tui.settings import PlatformConfig
+    from capit_tui.core.settings import PlatformConfig
 
 
 def make_platform(cfg: "PlatformConfig", management_key: str, **kwargs: Any) -> "Platform":

@@ -20,8 +20,8 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from capit_tui.model import Balance, CappedKey, IssuedKey, KeyInfo
-from capit_tui.redact import redact
+from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo
+from capit_tui.core.redact import redact
 
 
 T = TypeVar("T")

@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from capit_tui.model import Balance, CappedKey, IssuedKey, KeyInfo, parse_time
-from capit_tui.money import format_usd, to_decimal
+from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo, parse_time
+from capit_tui.core.money import format_usd, to_decimal
 from capit_tui.platforms.base import (
     DEFAULT_TIMEOUT,
     UNSET,
@@ -49,7 +49,7 @@ from capit_tui.platforms.base import (
     _error_message,
     _what,
 )
-from capit_tui.redact import mask, redact
+from capit_tui.core.redact import mask, redact
 
 AIHUBMIX_PRESET = {"kind": "oneapi", "base_url": "https://aihubmix.com", "quota_per_usd": 500000}
 """AIHubMix: a one-api gateway; 500 000 quota units = $1 on every AIHubMix docs page."""

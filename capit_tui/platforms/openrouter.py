@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from capit_tui.model import Balance, CappedKey, IssuedKey, KeyInfo, parse_time
-from capit_tui.money import to_decimal, to_json_number
+from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo, parse_time
+from capit_tui.core.money import to_decimal, to_json_number
 from capit_tui.platforms.base import (
     UNSET,
     BadRequest,

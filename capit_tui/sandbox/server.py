@@ -40,9 +40,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
-from capit_tui.model import RESETS, iso, parse_reset, parse_time
-from capit_tui.money import to_decimal, to_json_number
-from capit_tui.redact import redact
+from capit_tui.core.model import RESETS, iso, parse_reset, parse_time
+from capit_tui.core.money import to_decimal, to_json_number
+from capit_tui.core.redact import redact
 
 __all__ = ["FAULT_KINDS", "REPLY_TEXT", "RecordedRequest", "Sandbox", "SandboxKey", "serve"]
 

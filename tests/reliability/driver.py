@@ -57,18 +57,18 @@ def preload() -> None:
     import httpx  # noqa: F401
 
     import capit_tui.agents as agents_mod
-    import capit_tui.backups  # noqa: F401
-    import capit_tui.changes  # noqa: F401
+    import capit_tui.core.backups  # noqa: F401
+    import capit_tui.core.changes  # noqa: F401
     import capit_tui.cli  # noqa: F401
-    import capit_tui.demo  # noqa: F401
+    import capit_tui.core.demo  # noqa: F401
     import capit_tui.edits as edits
-    import capit_tui.install  # noqa: F401
-    import capit_tui.ledger  # noqa: F401
-    import capit_tui.money  # noqa: F401
+    import capit_tui.core.install  # noqa: F401
+    import capit_tui.core.ledger  # noqa: F401
+    import capit_tui.core.money  # noqa: F401
     import capit_tui.platforms.openrouter  # noqa: F401
-    import capit_tui.service  # noqa: F401
-    import capit_tui.settings  # noqa: F401
-    import capit_tui.vault  # noqa: F401
+    import capit_tui.core.keys  # noqa: F401
+    import capit_tui.core.settings  # noqa: F401
+    import capit_tui.core.vault  # noqa: F401
 
     agents_mod.all_agents({})
     for fmt, text in (("json", "{}"), ("jsonc", "{}"), ("toml", "a = 1\n"), ("json5", "{}")):
@@ -234,7 +234,8 @@ def child_env(home: str) -> None:
 def run_once(home: str, tag: str, kill_at: int, on_first=None, out_path: str | None = None) -> int:
     """Do the install; returns the CLI's exit status (unless killed on the way)."""
     child_env(home)
-    from capit_tui import cli, service
+    from capit_tui import cli
+    from capit_tui.core import keys as service
 
     real_open = service.Configured.open
 

@@ -14,13 +14,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from capit_tui.widgets.table_nav import TableNav, nav_bindings
-from capit_tui.model import CappedKey, reset_label
-from capit_tui.money import format_usd
-from capit_tui.service import display_name
-from capit_tui.watch import Update
-from capit_tui.widgets.modebar import ModeBar
-from capit_tui.widgets.spend import cap_label, percent_text, spend_bar, status_text
+from capit_tui.tui.table_nav import TableNav, nav_bindings
+from capit_tui.core.model import CappedKey, reset_label
+from capit_tui.core.money import format_usd
+from capit_tui.core.keys import display_name
+from capit_tui.core.spend_watch import Update
+from capit_tui.tui.widgets.modebar import ModeBar
+from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_text
 
 WIDE = 120  # columns from which the table shows every field
 
@@ -74,7 +74,7 @@ class KeysScreen(TableNav, Screen):
         return self.query_one("#keys", DataTable)
 
     def visible_keys(self) -> list[CappedKey]:
-        from capit_tui.service import sort_key
+        from capit_tui.core.keys import sort_key
 
         keys = sorted(self.app.spend.keys.values(), key=sort_key)  # type: ignore[attr-defined]
         f = self.filter_text.lower()
@@ -122,7 +122,7 @@ class KeysScreen(TableNav, Screen):
         no_keys = not app.spend.keys and (app.spend.last_refresh is not None or not app.platforms)
         empty = self.query_one("#empty", Static)
         if not app.platforms:
-            from capit_tui.platform_setup import NO_PLATFORM_HINT
+            from capit_tui.core.platform_setup import NO_PLATFORM_HINT
 
             empty.update(NO_PLATFORM_HINT)
         else:
@@ -217,7 +217,7 @@ class KeysScreen(TableNav, Screen):
     def open_details(self, event: DataTable.RowSelected) -> None:
         key = self.selected()
         if key is not None:
-            from capit_tui.screens.key_detail import KeyDetailScreen
+            from capit_tui.tui.modals.key_detail import KeyDetailScreen
 
             self.app.push_screen(KeyDetailScreen(key))
 
@@ -225,7 +225,7 @@ class KeysScreen(TableNav, Screen):
         key = self.selected()
         if key is None:
             return
-        from capit_tui.screens.confirm import ConfirmScreen
+        from capit_tui.tui.modals.confirm import ConfirmScreen
 
         holders = self.app.holders(key)  # type: ignore[attr-defined]
         body = [f"{display_name(key.name, 60)} on {key.platform} ({key.budget.describe()}, "
@@ -248,7 +248,7 @@ class KeysScreen(TableNav, Screen):
         key = self.selected()
         if key is None:
             return
-        from capit_tui.screens.confirm import ConfirmScreen
+        from capit_tui.tui.modals.confirm import ConfirmScreen
 
         if key.disabled:
             title, body = f"Enable {display_name(key.name, 40)}?", ["Agents holding it can spend again."]
@@ -266,7 +266,7 @@ class KeysScreen(TableNav, Screen):
         key = self.selected()
         if key is None:
             return
-        from capit_tui.screens.cap import CapScreen
+        from capit_tui.tui.modals.cap import CapScreen
 
         def done(result: Any) -> None:
             if result is not None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import tomli_w
 
-from capit_tui.fsutil import atomic_write, ensure_private_dir
-from capit_tui.settings import config_dir, env_prefix
+from capit_tui.core.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.settings import config_dir, env_prefix
 
 SERVICE = "capit-tui"
 

@@ -26,12 +26,12 @@ from textual.widgets import ContentSwitcher, Footer, Header, LoadingIndicator, O
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from capit_tui.agent_status import tilde, tilde_text
-from capit_tui.model import IssuedKey
-from capit_tui.money import format_usd
-from capit_tui.redact import mask, redact
-from capit_tui.screens.issue import Order
-from capit_tui.widgets.diff_view import DiffView
+from capit_tui.core.agent_status import tilde, tilde_text
+from capit_tui.core.model import IssuedKey
+from capit_tui.core.money import format_usd
+from capit_tui.core.redact import mask, redact
+from capit_tui.tui.newkey.form import Order
+from capit_tui.tui.widgets.diff_view import DiffView
 
 
 def plural(n: int, word: str) -> str:
@@ -234,7 +234,7 @@ class ReviewScreen(Screen):
 
     @work(exclusive=True, group="install", exit_on_error=False)
     async def install(self) -> None:
-        from capit_tui.install import InstallError, execute
+        from capit_tui.core.install import InstallError, execute
         from capit_tui.platforms.base import PlatformError
 
         o = self.order
@@ -458,7 +458,7 @@ class ResultScreen(Screen):
         if not unsaved:
             self.close()
             return
-        from capit_tui.screens.confirm import ConfirmScreen
+        from capit_tui.tui.modals.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from capit_tui import settings as settings_mod
-from capit_tui import vault
-from capit_tui.model import Balance, KeyInfo
-from capit_tui.service import Configured
-from capit_tui.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Settings
+from capit_tui.core import settings as settings_mod
+from capit_tui.core import vault
+from capit_tui.core.model import Balance, KeyInfo
+from capit_tui.core.keys import Configured
+from capit_tui.core.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Settings
 
 KIND_TITLES = {"openrouter": "OpenRouter-compatible", "oneapi": "one-api / new-api gateway"}
 TITLES = {"openrouter": "OpenRouter", "aihubmix": "AIHubMix"}
@@ -311,7 +311,7 @@ async def probe(adapter: Any) -> Probed:
 
 
 def probe_sentence(name: str, source: str, t: Probed) -> str:
-    from capit_tui.money import format_usd
+    from capit_tui.core.money import format_usd
 
     remaining = format_usd(t.balance.remaining, none="unknown") if t.balance is not None else "unknown"
     plural = "s" if t.key_count != 1 else ""
@@ -319,7 +319,7 @@ def probe_sentence(name: str, source: str, t: Probed) -> str:
 
 
 def balance_text(b: Balance | None) -> str:
-    from capit_tui.money import format_usd
+    from capit_tui.core.money import format_usd
 
     if b is None:
         return "unknown"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from capit_tui.settings import PlatformConfig, Settings, save
+from capit_tui.core.settings import PlatformConfig, Settings, save
 
 DEMO_PLATFORM = "sandbox"
 

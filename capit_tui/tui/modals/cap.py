@@ -12,9 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from capit_tui.model import CappedKey
-from capit_tui.money import MoneyError, parse_cap
-from capit_tui.service import display_name
+from capit_tui.core.model import CappedKey
+from capit_tui.core.money import MoneyError, parse_cap
+from capit_tui.core.keys import display_name
 
 RESET_OPTIONS = [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("never (lifetime total)", "never")]
 

@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         demo = True
     try:
         if demo:
-            from capit_tui.demo import demo_environment
+            from capit_tui.core.demo import demo_environment
 
             with demo_environment():
                 return _dispatch(args, demo=True)
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:  # the last line of defence: one sentence, never a traceback
-        from capit_tui.redact import redact
+        from capit_tui.core.redact import redact
 
         _err(f"capit-tui failed unexpectedly: {redact(f'{type(exc).__name__}: {exc}')}. "
              "Please report this; set CAPIT_DEBUG=1 to see details.")
@@ -156,9 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: list[str], demo: bool = False) -> int:
     from capit_tui.platforms.base import PlatformError
-    from capit_tui.service import ServiceError
-    from capit_tui.settings import SettingsError
-    from capit_tui.vault import VaultError
+    from capit_tui.core.keys import ServiceError
+    from capit_tui.core.settings import SettingsError
+    from capit_tui.core.vault import VaultError
 
     try:
         if not args:
@@ -186,10 +186,10 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
         raise Failure("No answer was given (standard input is closed); nothing was changed. "
                       "Pass --yes to confirm without a prompt.") from None
     except Exception as exc:
-        from capit_tui.backups import BackupError
-        from capit_tui.changes import PlanError, StaleError
-        from capit_tui.install import InstallError
-        from capit_tui.platform_setup import SetupError
+        from capit_tui.core.backups import BackupError
+        from capit_tui.core.changes import PlanError, StaleError
+        from capit_tui.core.install import InstallError
+        from capit_tui.core.platform_setup import SetupError
 
         if isinstance(exc, (InstallError, PlanError, StaleError, BackupError, SetupError)):
             raise Failure(str(exc)) from None
@@ -198,7 +198,7 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
 
 def _run_tui(demo: bool) -> int:
     try:
-        from capit_tui.app import run_app  # type: ignore[attr-defined]
+        from capit_tui.tui.app import run_app  # type: ignore[attr-defined]
     except ImportError:
         # The full-screen app is not part of this build yet: show the keys headless instead.
         _err("The full-screen app is not available in this build; showing `keys list` instead.")
@@ -233,7 +233,7 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 def _parse_reset(text: str | None, default: str | None) -> str | None:
-    from capit_tui.model import parse_reset
+    from capit_tui.core.model import parse_reset
 
     if text is None:
         return default
@@ -244,7 +244,7 @@ def _parse_reset(text: str | None, default: str | None) -> str | None:
 
 
 def _load_settings():
-    from capit_tui.settings import load
+    from capit_tui.core.settings import load
 
     return load()
 
@@ -265,10 +265,10 @@ def _table(rows: list[list[str]], headers: list[str], right: set[int]) -> str:
 
 
 def cmd_issue(ns: argparse.Namespace) -> int:
-    from capit_tui.money import MoneyError, parse_cap
-    from capit_tui.model import Budget
-    from capit_tui.redact import mask
-    from capit_tui.service import clean_name, configured_platforms, default_name, issue_key
+    from capit_tui.core.money import MoneyError, parse_cap
+    from capit_tui.core.model import Budget
+    from capit_tui.core.redact import mask
+    from capit_tui.core.keys import clean_name, configured_platforms, default_name, issue_key
 
     s = _load_settings()
     if ns.no_cap:
@@ -330,10 +330,10 @@ def _agents_named(names: list[str]) -> list[Any]:
 
 
 def _issue_into_agents(ns: argparse.Namespace, c: Any, limit: Any, reset: str | None) -> int:
-    from capit_tui.install import execute, preview
-    from capit_tui.model import Budget
-    from capit_tui.money import format_usd
-    from capit_tui.redact import mask
+    from capit_tui.core.install import execute, preview
+    from capit_tui.core.model import Budget
+    from capit_tui.core.money import format_usd
+    from capit_tui.core.redact import mask
 
     agents = _agents_named(ns.agent)
     pv = preview(c, agents, name=ns.name, model=ns.model)
@@ -389,7 +389,7 @@ def _issue_into_agents(ns: argparse.Namespace, c: Any, limit: Any, reset: str | 
 
 
 def cmd_agents(ns: argparse.Namespace) -> int:
-    from capit_tui.agent_status import agent_statuses
+    from capit_tui.core.agent_status import agent_statuses
 
     statuses = agent_statuses()
     if ns.json:
@@ -408,7 +408,7 @@ def cmd_agents(ns: argparse.Namespace) -> int:
 
 
 def cmd_backups_list(ns: argparse.Namespace) -> int:
-    from capit_tui.backups import BackupStore
+    from capit_tui.core.backups import BackupStore
 
     store = BackupStore()
     backups = store.list()
@@ -429,9 +429,9 @@ def cmd_backups_list(ns: argparse.Namespace) -> int:
 
 
 def cmd_backups_restore(ns: argparse.Namespace) -> int:
-    from capit_tui.agent_status import (NothingToRestore, agent_statuses, installed_secrets, restore_apply,
+    from capit_tui.core.agent_status import (NothingToRestore, agent_statuses, installed_secrets, restore_apply,
                                         restore_preview)
-    from capit_tui.backups import BackupStore
+    from capit_tui.core.backups import BackupStore
 
     store = BackupStore()
     if ns.id and ns.latest:
@@ -467,9 +467,9 @@ def cmd_backups_restore(ns: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(ns: argparse.Namespace) -> int:
-    from capit_tui.money import format_usd
-    from capit_tui.model import reset_label
-    from capit_tui.service import configured_platforms, display_name, list_all_keys
+    from capit_tui.core.money import format_usd
+    from capit_tui.core.model import reset_label
+    from capit_tui.core.keys import configured_platforms, display_name, list_all_keys
 
     s = _load_settings()
     platforms = configured_platforms(s, ns.platform)
@@ -477,7 +477,7 @@ def cmd_keys_list(ns: argparse.Namespace) -> int:
         raise Failure("No platform is configured. Run `capit-tui platforms add openrouter` to store a "
                       "management key, or set CAPIT_OPENROUTER_MANAGEMENT_KEY.")
     listing = _run(list_all_keys(platforms))
-    from capit_tui.ledger import Ledger
+    from capit_tui.core.ledger import Ledger
 
     held = Ledger().holders_by_key()
     holders = {(k.platform, k.id): held.get((k.platform, k.id), []) for k in listing.keys}
@@ -504,7 +504,7 @@ def cmd_keys_list(ns: argparse.Namespace) -> int:
 
 def _pick(ns: argparse.Namespace, verb: str) -> tuple[list[Any], dict[str, Any]]:
     """Resolve the selector to keys, and open each platform involved."""
-    from capit_tui.service import configured_platforms, display_name, list_all_keys, select
+    from capit_tui.core.keys import configured_platforms, display_name, list_all_keys, select
 
     s = _load_settings()
     platforms = configured_platforms(s, getattr(ns, "platform", None))
@@ -521,8 +521,8 @@ def _pick(ns: argparse.Namespace, verb: str) -> tuple[list[Any], dict[str, Any]]
 
 
 def _describe(keys: list[Any]) -> str:
-    from capit_tui.money import format_usd
-    from capit_tui.service import display_name
+    from capit_tui.core.money import format_usd
+    from capit_tui.core.keys import display_name
 
     lines = []
     for k in keys[:20]:
@@ -553,7 +553,7 @@ async def _apply(keys: list[Any], platforms: dict[str, Any], op: Callable[[Any, 
 
 
 def _report(results: list[tuple[Any, Exception | None]], done: str) -> int:
-    from capit_tui.service import display_name
+    from capit_tui.core.keys import display_name
 
     failed = 0
     for k, err in results:
@@ -579,7 +579,7 @@ def cmd_keys_revoke(ns: argparse.Namespace) -> int:
             _info("Nothing was revoked.")
             return 1
     results = _run(_apply(keys, ctx["platforms"], lambda p, k: p.delete_key(k.id)))
-    from capit_tui.ledger import Ledger
+    from capit_tui.core.ledger import Ledger
 
     ledger = Ledger()
     for k, err in results:
@@ -619,8 +619,8 @@ def cmd_keys_enable(ns: argparse.Namespace) -> int:
 
 
 def cmd_keys_cap(ns: argparse.Namespace) -> int:
-    from capit_tui.money import MoneyError, format_usd, parse_cap
-    from capit_tui.model import reset_label
+    from capit_tui.core.money import MoneyError, format_usd, parse_cap
+    from capit_tui.core.model import reset_label
     from capit_tui.platforms.base import UNSET
 
     if ns.amount.strip().lower() in ("none", "no-cap", "unlimited"):
@@ -658,7 +658,7 @@ def cmd_keys_cap(ns: argparse.Namespace) -> int:
 
 
 def cmd_platforms_list(ns: argparse.Namespace) -> int:
-    from capit_tui.platform_setup import statuses
+    from capit_tui.core.platform_setup import statuses
 
     rows, out = [], []
     for st in statuses(_load_settings()):
@@ -685,11 +685,11 @@ def _read_secret(prompt: str) -> str:
 
 
 def cmd_platforms_add(ns: argparse.Namespace) -> int:
-    from capit_tui import platform_setup as setup
+    from capit_tui.core import platform_setup as setup
 
     s = _load_settings()
     if ns.name.lower() not in s.known_platforms() and not (ns.kind and ns.base_url):
-        from capit_tui.settings import PRESETS
+        from capit_tui.core.settings import PRESETS
 
         raise UsageError(f"'{ns.name}' is not a preset ({', '.join(sorted(PRESETS))}): give --kind and --base-url")
     try:
@@ -711,7 +711,7 @@ def cmd_platforms_add(ns: argparse.Namespace) -> int:
 
 
 def cmd_platforms_remove(ns: argparse.Namespace) -> int:
-    from capit_tui import platform_setup as setup
+    from capit_tui.core import platform_setup as setup
 
     s = _load_settings()
     name = ns.name.lower()
@@ -725,8 +725,8 @@ def cmd_platforms_remove(ns: argparse.Namespace) -> int:
 
 
 def cmd_platforms_test(ns: argparse.Namespace) -> int:
-    from capit_tui.platform_setup import probe, probe_sentence
-    from capit_tui.service import configured_platforms
+    from capit_tui.core.platform_setup import probe, probe_sentence
+    from capit_tui.core.keys import configured_platforms
 
     (c,) = configured_platforms(_load_settings(), ns.name)
 

@@ -23,14 +23,14 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from capit_tui.agent_status import agent_home, tilde_text
+from capit_tui.core.agent_status import agent_home, tilde_text
 from capit_tui.agents import all_agents
 from capit_tui.agents.base import Agent
-from capit_tui.install import Preview, key_name
-from capit_tui.model import Budget
-from capit_tui.money import MoneyError, parse_cap
-from capit_tui.redact import redact
-from capit_tui.service import Configured, ServiceError, clean_name, default_name
+from capit_tui.core.install import Preview, key_name
+from capit_tui.core.model import Budget
+from capit_tui.core.money import MoneyError, parse_cap
+from capit_tui.core.redact import redact
+from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name
 
 RESETS = [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("never (lifetime total)", "never")]
 NO_RESET = [("never (this platform's caps never reset)", "never")]
@@ -83,7 +83,7 @@ def agent_prompt(agent: Agent, state: str) -> Text:
 
 
 class NewKeyScreen(Screen):
-    CSS_PATH = "issue.tcss"
+    CSS_PATH = "form.tcss"
     AUTO_FOCUS = "#cap"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -366,8 +366,8 @@ class NewKeyScreen(Screen):
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def build_preview(self, order: Order) -> None:
         """Plan the edits off the UI thread (it reads every agent file). Nothing is issued or written."""
-        from capit_tui.changes import PlanError
-        from capit_tui.install import preview
+        from capit_tui.core.changes import PlanError
+        from capit_tui.core.install import preview
 
         app: Any = self.app
         try:
@@ -404,7 +404,7 @@ class NewKeyScreen(Screen):
         self.open_review(order)
 
     def open_review(self, order: Order) -> None:
-        from capit_tui.screens.review import ReviewScreen
+        from capit_tui.tui.newkey.review import ReviewScreen
 
         self.app.push_screen(ReviewScreen(order))
 

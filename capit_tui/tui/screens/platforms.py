@@ -1,7 +1,7 @@
 """Platforms: every known platform (presets and settings.toml), where its management key comes from, its
 balance and how many keys it holds; add (a form that checks the key live), test, remove.
 
-Everything goes through `capit_tui.platform_setup`, the same steps as `capit-tui platforms add/test/remove`.
+Everything goes through `capit_tui.core.platform_setup`, the same steps as `capit-tui platforms add/test/remove`.
 The widgets for the add form (GatewayFields, CheckLine, StorageChoice) are shared with the onboarding screen.
 """
 
@@ -16,14 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from capit_tui.widgets.table_nav import TableNav, nav_bindings
-from capit_tui.widgets.secret_input import SecretInput
+from capit_tui.tui.table_nav import TableNav, nav_bindings
+from capit_tui.tui.widgets.secret_input import SecretInput
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, LoadingIndicator, Select, Static
 
-from capit_tui import platform_setup as setup
-from capit_tui.platform_setup import Added, PlatformStatus, SetupError
-from capit_tui.settings import PlatformConfig, Settings
-from capit_tui.widgets.modebar import ModeBar
+from capit_tui.core import platform_setup as setup
+from capit_tui.core.platform_setup import Added, PlatformStatus, SetupError
+from capit_tui.core.settings import PlatformConfig, Settings
+from capit_tui.tui.widgets.modebar import ModeBar
 
 WIDE = 110  # columns from which the table shows kind and the management-key page
 CUSTOM = "__custom__"
@@ -47,7 +47,7 @@ def short_error(exc: BaseException) -> str:
 def error_sentence(exc: BaseException) -> str:
     """What to show for a failure: a platform's or the vault's own sentence, else the type of error."""
     from capit_tui.platforms.base import PlatformError
-    from capit_tui.vault import VaultError
+    from capit_tui.core.vault import VaultError
 
     if isinstance(exc, (PlatformError, VaultError, SetupError)):
         return str(exc)
@@ -150,7 +150,7 @@ class StorageChoice(Vertical):
 
     def describe(self, platform: str = "") -> None:
         self.storage = setup.storage()
-        from capit_tui import vault
+        from capit_tui.core import vault
 
         keyring = self.storage.keyring and not self.refused
         self.set_class(keyring, "-keyring")
@@ -181,7 +181,7 @@ class StorageChoice(Vertical):
 
 def store_key(s: Settings, cfg: PlatformConfig, key: str, choice: StorageChoice) -> Added:
     """Store a checked key where `choice` says; raise SetupError (nothing stored) without consent."""
-    from capit_tui.vault import NoKeyringError, env_var
+    from capit_tui.core.vault import NoKeyringError, env_var
 
     if choice.needs_consent and not choice.consented:
         raise SetupError("Nothing was stored: tick the box to keep the key in the file, or set "
@@ -260,7 +260,7 @@ class AddPlatformScreen(ModalScreen["Added | None"]):
             st = self.statuses[self.choice]
             text = f"Create a management key at {setup.manage_hint(st.config)} and paste it here."
             if st.source == "env":
-                from capit_tui import vault
+                from capit_tui.core import vault
 
                 text += (f" {vault.env_var(st.name)} is set, so capit-tui keeps using that key until you "
                          "unset it.")
@@ -616,7 +616,7 @@ class PlatformsScreen(TableNav, Screen):
             return
         if not st.configured and st.name not in app.settings.platforms:
             return
-        from capit_tui.screens.confirm import ConfirmScreen
+        from capit_tui.tui.modals.confirm import ConfirmScreen
 
         where = {"keyring": "the system keyring", "file": "the 0600 credentials file"}.get(st.source or "",
                                                                                           "settings.toml")
@@ -648,6 +648,6 @@ class PlatformsScreen(TableNav, Screen):
 
 
 def _env_var(name: str) -> str:
-    from capit_tui import vault
+    from capit_tui.core import vault
 
     return vault.env_var(name)

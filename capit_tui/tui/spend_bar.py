@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from rich.text import Text
 
-from capit_tui.model import CappedKey
-from capit_tui.money import format_usd
+from capit_tui.core.model import CappedKey
+from capit_tui.core.money import format_usd
 
 SHORT_RESET = {"daily": "/day", "weekly": "/wk", "monthly": "/mo", None: " total"}
 

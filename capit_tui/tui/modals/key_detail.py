@@ -12,10 +12,10 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Sparkline, Static
 
-from capit_tui.model import CappedKey, iso
-from capit_tui.money import format_usd
-from capit_tui.service import display_name
-from capit_tui.widgets.spend import percent_text, spend_bar
+from capit_tui.core.model import CappedKey, iso
+from capit_tui.core.money import format_usd
+from capit_tui.core.keys import display_name
+from capit_tui.tui.spend_bar import percent_text, spend_bar
 
 
 class KeyDetailScreen(ModalScreen[None]):

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from capit_tui.agents.base import Agent, Detection, InstalledKey
-from capit_tui.backups import Backup, BackupError, BackupStore
-from capit_tui.changes import Plan, apply, restore_plan
-from capit_tui.ledger import Install, Ledger
+from capit_tui.core.backups import Backup, BackupError, BackupStore
+from capit_tui.core.changes import Plan, apply, restore_plan
+from capit_tui.core.ledger import Install, Ledger
 
 # ---------------------------------------------------------------- paths
 

@@ -16,34 +16,34 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
 
-from capit_tui.backups import BackupStore
-from capit_tui.ledger import Ledger
-from capit_tui.model import CappedKey
-from capit_tui.service import Configured, list_keys_on
-from capit_tui.settings import Settings
-from capit_tui.watch import SpendWatch, Update
+from capit_tui.core.backups import BackupStore
+from capit_tui.core.ledger import Ledger
+from capit_tui.core.model import CappedKey
+from capit_tui.core.keys import Configured, list_keys_on
+from capit_tui.core.settings import Settings
+from capit_tui.core.spend_watch import SpendWatch, Update
 
 
 def _keys_screen() -> Screen:
-    from capit_tui.screens.keys import KeysScreen
+    from capit_tui.tui.screens.keys import KeysScreen
 
     return KeysScreen()
 
 
 def _agents_screen() -> Screen:
-    from capit_tui.screens.agents import AgentsScreen
+    from capit_tui.tui.screens.agents import AgentsScreen
 
     return AgentsScreen()
 
 
 def _platforms_screen() -> Screen:
-    from capit_tui.screens.platforms import PlatformsScreen
+    from capit_tui.tui.screens.platforms import PlatformsScreen
 
     return PlatformsScreen()
 
 
 def _backups_screen() -> Screen:
-    from capit_tui.screens.backups import BackupsScreen
+    from capit_tui.tui.screens.backups import BackupsScreen
 
     return BackupsScreen()
 
@@ -74,11 +74,11 @@ class CapitApp(App[None]):
                  agent_env: Mapping[str, str] | None = None, store: BackupStore | None = None,
                  ledger: Ledger | None = None, today: Any = None):
         super().__init__()
-        from capit_tui import settings as settings_mod
+        from capit_tui.core import settings as settings_mod
 
         self.settings = settings or settings_mod.load()
         if platforms is None:
-            from capit_tui.service import configured_platforms
+            from capit_tui.core.keys import configured_platforms
 
             platforms = configured_platforms(self.settings)
         self.platforms: list[Configured] = platforms
@@ -111,7 +111,7 @@ class CapitApp(App[None]):
     def set_platforms(self, platforms: list[Configured]) -> None:
         """Use a new list of platforms: adapters of removed or changed platforms are closed, and the keys
         of removed platforms leave the table at once."""
-        from capit_tui.watch import Update
+        from capit_tui.core.spend_watch import Update
 
         new = {c.name: c for c in platforms}
         old = {c.name: c for c in self.platforms}
@@ -139,7 +139,7 @@ class CapitApp(App[None]):
 
     def on_mount(self) -> None:
         if not self.platforms:
-            from capit_tui.screens.onboarding import OnboardingScreen
+            from capit_tui.tui.screens.onboarding import OnboardingScreen
 
             self.push_screen(OnboardingScreen())
         else:
@@ -164,7 +164,7 @@ class CapitApp(App[None]):
             if self.live_refresh and self.platforms:
                 self._timer = self.set_timer(self.refresh_interval, self.refresh_spend)
         for c in update.crossings:
-            from capit_tui.money import format_usd
+            from capit_tui.core.money import format_usd
 
             level = "error" if c.threshold >= 100 else "warning"
             self.notify(f"{c.key.name} has spent {format_usd(c.key.spent)} of its {format_usd(c.key.limit)} cap "
@@ -203,7 +203,7 @@ class CapitApp(App[None]):
 
     def offer_restore(self, key: CappedKey, holders: list[str]) -> None:
         """After a revoke: offer to put back the configs those agents had before this key."""
-        from capit_tui.screens.confirm import ConfirmScreen
+        from capit_tui.tui.modals.confirm import ConfirmScreen
 
         installs = [i for i in self.ledger.installs_of(key.platform, key.id) if i.backup_id]
         if not installs:
@@ -220,7 +220,7 @@ class CapitApp(App[None]):
 
     def restore_backup(self, backup_id: str, agents: list[str] | None = None) -> None:
         """Put back the files of `agents` (all of the backup's when None), through the CLI's own path."""
-        from capit_tui.agent_status import restore_apply, restore_preview
+        from capit_tui.core.agent_status import restore_apply, restore_preview
 
         restored = 0
         try:
@@ -254,8 +254,8 @@ class CapitApp(App[None]):
     # ------------------------------------------------------------ global actions
 
     def action_new_key(self, agents: Iterable[str] = ()) -> None:
-        from capit_tui.screens.issue import NewKeyScreen
-        from capit_tui.screens.review import ResultScreen, ReviewScreen
+        from capit_tui.tui.newkey.form import NewKeyScreen
+        from capit_tui.tui.newkey.review import ResultScreen, ReviewScreen
 
         if isinstance(self.screen, (NewKeyScreen, ReviewScreen, ResultScreen)):
             return  # already in the new-key flow
@@ -274,7 +274,7 @@ class CapitApp(App[None]):
         self.exit()
 
     def action_help(self) -> None:
-        from capit_tui.screens.help import HelpScreen
+        from capit_tui.tui.modals.help import HelpScreen
 
         self.push_screen(HelpScreen())
 

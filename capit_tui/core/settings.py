@@ -24,8 +24,8 @@ from typing import Any
 
 import tomli_w
 
-from capit_tui.fsutil import atomic_write, ensure_private_dir
-from capit_tui.model import RESETS
+from capit_tui.core.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.model import RESETS
 
 APP = "capit-tui"
 KINDS = ("openrouter", "oneapi")

@@ -11,10 +11,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from capit_tui import settings as settings_mod
-from capit_tui import vault
-from capit_tui.model import CappedKey, IssuedKey
-from capit_tui.settings import PlatformConfig, Settings
+from capit_tui.core import settings as settings_mod
+from capit_tui.core import vault
+from capit_tui.core.model import CappedKey, IssuedKey
+from capit_tui.core.settings import PlatformConfig, Settings
 
 
 class ServiceError(Exception):

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capit_tui.backups import Backup, BackupStore, file_mode
-from capit_tui.fsutil import atomic_write
-from capit_tui.redact import redact
+from capit_tui.core.backups import Backup, BackupStore, file_mode
+from capit_tui.core.fsutil import atomic_write
+from capit_tui.core.redact import redact
 
 
 class PlanError(Exception):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from capit_tui.model import CappedKey
+from capit_tui.core.model import CappedKey
 
 THRESHOLDS = (Decimal(80), Decimal(100))
 HISTORY = 60  # refreshes kept per key

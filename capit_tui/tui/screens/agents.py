@@ -23,14 +23,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
-from capit_tui.widgets.table_nav import TableNav, nav_bindings
-from capit_tui.agent_status import AgentStatus, agent_home, agent_statuses, tilde
-from capit_tui.model import CappedKey
-from capit_tui.money import format_usd
-from capit_tui.service import display_name
-from capit_tui.watch import Update
-from capit_tui.widgets.modebar import ModeBar
-from capit_tui.widgets.spend import STYLE, level
+from capit_tui.tui.table_nav import TableNav, nav_bindings
+from capit_tui.core.agent_status import AgentStatus, agent_home, agent_statuses, tilde
+from capit_tui.core.model import CappedKey
+from capit_tui.core.money import format_usd
+from capit_tui.core.keys import display_name
+from capit_tui.core.spend_watch import Update
+from capit_tui.tui.widgets.modebar import ModeBar
+from capit_tui.tui.spend_bar import STYLE, level
 
 WIDE = 120
 
@@ -228,8 +228,8 @@ class AgentsScreen(TableNav, Screen):
         if st is None:
             return
         app: Any = self.app
-        from capit_tui.agent_status import installed_secrets, latest_backup_for, restore_preview
-        from capit_tui.screens.backups import review_restore
+        from capit_tui.core.agent_status import installed_secrets, latest_backup_for, restore_preview
+        from capit_tui.tui.screens.backups import review_restore
 
         b = latest_backup_for(app.store, st.name)
         if b is None:

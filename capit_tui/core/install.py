@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from capit_tui.agents.base import Agent, Endpoint
-from capit_tui.backups import Backup, BackupStore
-from capit_tui.changes import ApplyError, Plan, PlanError, StaleError, apply, plan_edits
-from capit_tui.ledger import Install, Ledger, now_iso
-from capit_tui.model import IssuedKey
-from capit_tui.redact import mask, placeholder_like
-from capit_tui.service import Configured, default_name
+from capit_tui.core.backups import Backup, BackupStore
+from capit_tui.core.changes import ApplyError, Plan, PlanError, StaleError, apply, plan_edits
+from capit_tui.core.ledger import Install, Ledger, now_iso
+from capit_tui.core.model import IssuedKey
+from capit_tui.core.redact import mask, placeholder_like
+from capit_tui.core.keys import Configured, default_name
 
 
 class InstallError(Exception):

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from capit_tui.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Install:
 class Ledger:
     def __init__(self, path: Path | None = None):
         if path is None:
-            from capit_tui.settings import data_dir
+            from capit_tui.core.settings import data_dir
 
             path = data_dir() / "ledger.json"
         self.path = Path(path)

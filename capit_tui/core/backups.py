@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from capit_tui.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 
 MANIFEST = "manifest.json"
 
@@ -67,7 +67,7 @@ class BackupStore:
     def __init__(self, root: Path | None = None, clock: Callable[[], datetime] | None = None,
                  ids: Callable[[datetime], str] | None = None):
         if root is None:
-            from capit_tui.settings import data_dir
+            from capit_tui.core.settings import data_dir
 
             root = data_dir() / "backups"
         self.root = Path(root)

@@ -3,7 +3,7 @@ is kept, see the agents on this machine, then issue the first capped key.
 
 Nothing is stored until the key passed the check AND the storage step was confirmed; Esc leaves at any step,
 and leaving before that stores nothing. The steps run the same core as `capit-tui platforms add`
-(`capit_tui.platform_setup`).
+(`capit_tui.core.platform_setup`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from capit_tui.widgets.secret_input import SecretInput
+from capit_tui.tui.widgets.secret_input import SecretInput
 from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from capit_tui import platform_setup as setup
-from capit_tui.platform_setup import Added, SetupError
-from capit_tui.redact import mask
-from capit_tui.screens.platforms import CUSTOM, CheckLine, GatewayFields, StorageChoice, error_sentence, store_key
-from capit_tui.settings import PlatformConfig
+from capit_tui.core import platform_setup as setup
+from capit_tui.core.platform_setup import Added, SetupError
+from capit_tui.core.redact import mask
+from capit_tui.tui.screens.platforms import CUSTOM, CheckLine, GatewayFields, StorageChoice, error_sentence, store_key
+from capit_tui.core.settings import PlatformConfig
 
 INTRO = ("capit-tui gives every coding agent its own API key with a spending cap that the platform itself "
          "enforces.\nIt writes the key into the agent's config after showing you the diff, and shows live "

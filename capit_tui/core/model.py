@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from capit_tui.money import format_usd, percent, to_json_number
-from capit_tui.redact import mask
+from capit_tui.core.money import format_usd, percent, to_json_number
+from capit_tui.core.redact import mask
 
 RESETS = ("daily", "weekly", "monthly")
 """Reset periods a platform may enforce; None means the cap never resets (a lifetime total)."""

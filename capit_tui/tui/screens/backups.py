@@ -20,8 +20,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
-from capit_tui.widgets.table_nav import TableNav, nav_bindings
-from capit_tui.agent_status import (
+from capit_tui.tui.table_nav import TableNav, nav_bindings
+from capit_tui.core.agent_status import (
     NothingToRestore,
     RestorePreview,
     agent_home,
@@ -29,10 +29,10 @@ from capit_tui.agent_status import (
     restore_apply,
     tilde_text,
 )
-from capit_tui.backups import Backup, BackupError
-from capit_tui.service import display_name
-from capit_tui.widgets.diff_view import DiffView
-from capit_tui.widgets.modebar import ModeBar
+from capit_tui.core.backups import Backup, BackupError
+from capit_tui.core.keys import display_name
+from capit_tui.tui.widgets.diff_view import DiffView
+from capit_tui.tui.widgets.modebar import ModeBar
 
 WIDE = 120
 
@@ -158,7 +158,7 @@ def review_restore(app: Any, make: Callable[[], RestorePreview], title: str,
     home = agent_home(app.agent_env)
 
     def answered(yes: bool | None) -> None:
-        from capit_tui.changes import ApplyError, StaleError
+        from capit_tui.core.changes import ApplyError, StaleError
 
         if not yes:
             finish(None)
@@ -302,7 +302,7 @@ class BackupsScreen(TableNav, Screen):
         if b is None:
             return
         app: Any = self.app
-        from capit_tui.agent_status import agent_statuses, installed_secrets, restore_preview
+        from capit_tui.core.agent_status import agent_statuses, installed_secrets, restore_preview
 
         def make() -> RestorePreview:
             secrets = installed_secrets(agent_statuses(app.agent_env, app.ledger))
