@@ -1,0 +1,83 @@
+"""Words and text shared by every front end: plurals, lists in a sentence, paths shown with `~`,
+text that came from outside made safe for a terminal, and a plain-text table.
+
+No Textual and no printing: the CLI and the TUI both word their answers with these.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 key`, `2 keys` (`many` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def joined(items: Sequence[str], last: str = "and") -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + f" {last} " + items[-1]
+
+
+def tilde(path: Path | str, home: Path | str | None = None) -> str:
+    """`/home/me/.claude/settings.json` -> `~/.claude/settings.json` (home: HOME when not given);
+    paths elsewhere are shown as they are."""
+    if home is None:
+        home = os.environ.get("HOME", "")
+    p, h = str(path), str(home).rstrip("/")
+    if h and (p == h or p.startswith(h + "/")):
+        return "~" + p[len(h):]
+    return p
+
+
+def tilde_text(text: str, home: Path | str) -> str:
+    """Every occurrence of the home folder in a text (a diff's file names) shown as `~`."""
+    h = str(home).rstrip("/")
+    if not h or h == "/":
+        return text
+    return text.replace(h + "/", "~/")
+
+
+def is_control(ch: str) -> bool:
+    """Control and format characters (C0, C1, DEL, bidi overrides, zero-width): never sent to a terminal."""
+    return unicodedata.category(ch) in ("Cc", "Cf")
+
+
+def has_control(text: str) -> bool:
+    return any(is_control(ch) for ch in text)
+
+
+def display_name(name: str, width: int | None = None) -> str:
+    """A name safe to print in a terminal: control characters shown as '?', long names cut with '…'."""
+    shown = "".join("?" if is_control(ch) else ch for ch in name)
+    if width is not None and len(shown) > width:
+        shown = shown[: max(1, width - 1)] + "…"
+    return shown
+
+
+def display_url(url: str) -> str:
+    """A base URL without its scheme, for narrow tables: https://openrouter.ai/api/v1 -> openrouter.ai/api/v1."""
+    for scheme in ("https://", "http://"):
+        if url.startswith(scheme):
+            return url[len(scheme):]
+    return url
+
+
+def text_table(rows: Iterable[Sequence[str]], headers: Sequence[str], right: Iterable[int] = ()) -> str:
+    """Columns padded to their widest cell, two spaces apart; `right` holds the right-aligned columns."""
+    rows = [list(r) for r in rows]
+    align = set(right)
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, cell in enumerate(r):
+            widths[i] = max(widths[i], len(cell))
+
+    def fmt(r: Sequence[str]) -> str:
+        return "  ".join(c.rjust(widths[i]) if i in align else c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+
+    return "\n".join([fmt(headers)] + [fmt(r) for r in rows])

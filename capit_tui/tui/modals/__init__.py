@@ -1,0 +1,1 @@
+"""Modal dialogs: confirmations, the cap editor, key details, help, the restore review."""
