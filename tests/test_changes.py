@@ -12,7 +12,8 @@ import pytest
 
 from capit_tui.agents.base import FileEdit
 from capit_tui.core.backups import BackupStore
-from capit_tui.core.changes import ApplyError, PlanError, StaleError, apply, plan_edits, restore_plan
+from capit_tui.core.changes import ApplyError, PlanError, StaleError, apply, plan_edits
+from capit_tui.core.restore import restore_plan
 
 KEY = "sk-or-v1-" + "c0ffee00" * 8
 OLD = "sk-or-v1-" + "0defaced" * 8

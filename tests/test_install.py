@@ -14,7 +14,8 @@ import pytest
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.backups import BackupStore
-from capit_tui.core.changes import apply, restore_plan
+from capit_tui.core.changes import apply
+from capit_tui.core.restore import restore_plan
 from capit_tui.core.install import InstallError, execute, preview
 from capit_tui.core.ledger import Ledger
 from capit_tui.sandbox import Sandbox

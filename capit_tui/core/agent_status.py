@@ -1,18 +1,13 @@
-"""What the Agents and Backups views show, and the restore they run, without Textual.
+"""What the Agents and Backups views show, without Textual or wording.
 
 Shared by `capit-tui agents` / `capit-tui backups ...` and the TUI's Agents and Backups screens, so
-both show the same facts and restore the same way:
-
-- `agent_statuses()`: every agent capit knows, whether it is found, the key its files make it use
-  now (masked) and which capit key that is (the ledger's current install for that agent, matched by
-  the masked form).
-- `restore_preview()` / `restore_apply()`: the diff back to the files of a backup (optionally only
-  one agent's files), then the same `changes.apply` the install uses, which backs up the current
-  files first, so every restore can itself be undone.
-- `tilde()` / `tilde_text()`: paths shown relative to the agent home (`~/.claude/settings.json`).
+both show the same facts: `agent_statuses()` gives every agent capit knows, whether it is found, the
+key its files make it use now (masked) and which capit key that is (the ledger's current install for
+that agent, matched by the masked form). Restoring lives in `core/restore.py`.
 """
 
 from __future__ import annotations
+
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from capit_tui.agents.base import Agent, Detection, InstalledKey
-from capit_tui.core.backups import Backup, BackupError, BackupStore
-from capit_tui.core.changes import Plan, apply, restore_plan
+from capit_tui.core.backups import Backup
 from capit_tui.core.ledger import Install, Ledger
+from capit_tui.core.text import tilde as tilde  # re-exported until the TUI imports core.text
+from capit_tui.core.text import tilde_text as tilde_text
 
 # ---------------------------------------------------------------- paths
 
@@ -32,22 +28,6 @@ def agent_home(env: Mapping[str, str] | None = None) -> Path:
     from capit_tui.agents import all_agents
 
     return all_agents(env)[0].home
-
-
-def tilde(path: Path | str, home: Path | str) -> str:
-    """`/home/me/.claude/settings.json` -> `~/.claude/settings.json`; other paths unchanged."""
-    p, h = str(path), str(home).rstrip("/")
-    if h and (p == h or p.startswith(h + "/")):
-        return "~" + p[len(h):]
-    return p
-
-
-def tilde_text(text: str, home: Path | str) -> str:
-    """Every occurrence of the home folder in a text (a diff's file names) shown as `~`."""
-    h = str(home).rstrip("/")
-    if not h or h == "/":
-        return text
-    return text.replace(h + "/", "~/")
 
 
 # ---------------------------------------------------------------- agents
@@ -98,7 +78,7 @@ def agent_status(agent: Agent, current: Mapping[str, Install]) -> AgentStatus:
     except Exception:  # noqa: BLE001 - a file that does not parse only means "no key known"
         k = None
     held = current.get(agent.name)
-    capit = held if (k is not None and held is not None and held.masked == k.masked and not held.revoked) else None
+    capit = held if (k is not None and held is not None and held.masked == k.masked and held.key_id and not held.revoked) else None
     try:
         cdir: Path | None = agent.config_dir()
     except NotImplementedError:
@@ -141,66 +121,10 @@ def backup_key_label(b: Backup, *, masked: bool = True) -> str:
     return ", ".join(backup_key_labels(b, masked=masked)) or "-"
 
 
-class NothingToRestore(Exception):
-    """The backup holds no file of that agent (the message says so)."""
-
-
-@dataclass
-class RestorePreview:
-    backup: Backup
-    plan: Plan
-    agent: str | None = None  # only this agent's files
-    secrets: list[str] = field(default_factory=list, repr=False)  # extra secrets to mask in the diff
-
-    @property
-    def changes(self) -> int:
-        return len(self.plan.changes)
-
-    def diff(self) -> str:
-        """The masked unified diff from the files now back to the backup's files."""
-        return "".join(c.diff(self.secrets) for c in self.plan.changes)
-
-    def meta(self) -> dict[str, Any]:
-        b = self.backup
-        return {"reason": "restore", "restored": b.id, "agents": [self.agent] if self.agent else b.agents,
-                "agent_files": b.meta.get("agent_files", {})}
-
-
-def restore_preview(store: BackupStore, backup: Backup | str, agent: str | None = None,
-                    secrets: Iterable[str] = ()) -> RestorePreview:
-    """What restoring `backup` (all files, or only `agent`'s) would change. Reads files; writes nothing.
-
-    Raises BackupError (no such or damaged backup) and NothingToRestore (the backup has no file of agent).
-    """
-    b = store.get(backup) if isinstance(backup, str) else backup
-    plan = restore_plan(b)
-    if agent:
-        if agent not in b.agents:
-            raise NothingToRestore(f"Backup {b.id} holds no files of {agent}.")
-        mine = set(b.meta.get("agent_files", {}).get(agent, []))
-        plan = Plan([c for c in plan.changes if str(c.path) in mine])
-    return RestorePreview(b, plan, agent, [s for s in secrets if s])
-
-
-def restore_apply(store: BackupStore, rp: RestorePreview) -> Backup:
-    """Write the previewed restore. The files as they are now go into a new backup first (returned).
-
-    Raises StaleError if a file changed since the preview (nothing written) and ApplyError if a write
-    failed (the files already written are put back when possible; the message says).
-    """
-    return apply(rp.plan, store, rp.meta())
-
-
-def latest_backup_for(store: BackupStore, agent: str) -> Backup | None:
-    """The newest backup holding files of `agent` (what `backups restore --latest --agent` uses)."""
-    return store.latest(agent)
-
-
 def installed_secrets(statuses: Iterable[AgentStatus]) -> list[str]:
     """The keys agents' files hold now, to be masked in any diff even when their shape is unknown."""
     return [s.key.secret for s in statuses if s.key is not None and s.key.secret]
 
 
-__all__ = ["AgentStatus", "BackupError", "NothingToRestore", "RestorePreview", "agent_home", "agent_status",
-           "agent_statuses", "backup_key_label", "backup_key_labels", "installed_secrets", "latest_backup_for", "restore_apply",
-           "restore_preview", "tilde", "tilde_text"]
+__all__ = ["AgentStatus", "agent_home", "agent_status", "agent_statuses", "backup_key_label", "backup_key_labels",
+           "installed_secrets", "tilde", "tilde_text"]

@@ -4,6 +4,8 @@ interrupted and is ignored (and pruned), so a crash never leaves a half backup t
 
 from __future__ import annotations
 
+from capit_tui.errors import CapitError
+
 import hashlib
 import json
 import os
@@ -19,7 +21,7 @@ from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 MANIFEST = "manifest.json"
 
 
-class BackupError(Exception):
+class BackupError(CapitError):
     pass
 
 

@@ -20,17 +20,18 @@ from typing import Any
 from capit_tui.core.backups import Backup, BackupStore, file_mode
 from capit_tui.core.fsutil import atomic_write
 from capit_tui.core.redact import redact
+from capit_tui.errors import CapitError
 
 
-class PlanError(Exception):
+class PlanError(CapitError):
     """A file cannot be edited safely; nothing was written. The message names the file and why."""
 
 
-class StaleError(Exception):
+class StaleError(CapitError):
     """A file changed after the preview; nothing was written."""
 
 
-class ApplyError(Exception):
+class ApplyError(CapitError):
     """A write failed. `restored` says whether every file already written was put back."""
 
     def __init__(self, message: str, *, restored: bool, backup: Backup | None = None):
@@ -105,14 +106,14 @@ class Plan:
 
     def check_fresh(self) -> None:
         for c in self.changes:
-            now = _read(c.target)
+            now = read_bytes(c.target)
             if now != c.before:
                 raise StaleError(
                     f"{c.path} changed since the preview, so nothing was written. Look at the new diff and "
                     "confirm again.")
 
 
-def _read(path: Path) -> bytes | None:
+def read_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -282,16 +283,3 @@ def _os_reason(exc: OSError) -> str:
     if exc.errno == errno.EROFS:
         return "the file system is read-only"
     return exc.strerror or type(exc).__name__
-
-
-def restore_plan(backup: Backup) -> Plan:
-    """The changes that put every file of a backup back as it was (a file that did not exist is removed)."""
-    changes = []
-    for f in backup.files:
-        now = _read(f.target)
-        old = backup.content(f)
-        if now == old:
-            continue
-        changes.append(FileChange("restore", f.path, f.target, now, old, file_mode(f.target),
-                                  force_mode=f.mode if f.existed else None))
-    return Plan(changes)

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from capit_tui.errors import CapitError
+
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -25,7 +27,7 @@ from capit_tui.core.redact import mask, placeholder_like
 from capit_tui.core.keys import Configured, default_name
 
 
-class InstallError(Exception):
+class InstallError(CapitError):
     """The install did not happen (or was undone). The message says what state things are in."""
 
 

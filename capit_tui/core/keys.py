@@ -1,23 +1,31 @@
-"""What the CLI and the TUI both do with platforms: find the configured ones, list every key, pick keys
-by name/hash/glob, issue, re-cap, disable and revoke. No printing and no Textual here."""
+"""Every rule about keys, once, for the CLI and the TUI alike: find the configured platforms, list every
+key, pick keys by name/hash/glob, ask what a platform can reset, and issue, revoke (the ledger updated),
+disable/enable and re-cap. No printing and no Textual here: the front ends word the outcomes."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
-import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capit_tui.core import settings as settings_mod
 from capit_tui.core import vault
-from capit_tui.core.model import CappedKey, IssuedKey
+from capit_tui.core.ledger import Ledger
+from capit_tui.core.model import UNSET, CappedKey, IssuedKey
 from capit_tui.core.settings import PlatformConfig, Settings
+from capit_tui.core.text import display_name as display_name  # re-exported until the TUI imports core.text
+from capit_tui.core.text import has_control
+from capit_tui.errors import CapitError
+
+if TYPE_CHECKING:
+    from capit_tui.platforms.base import Platform, PlatformError
 
 
-class ServiceError(Exception):
+class ServiceError(CapitError):
     """A failure the message explains in a sentence or two (exit status 1 in the CLI)."""
 
 
@@ -123,7 +131,7 @@ def select(keys: list[CappedKey], selector: str) -> Selection:
     sel = selector.strip()
     if not sel:
         raise ServiceError("Name a key: its exact name, the first 8 or more characters of its hash, or a glob.")
-    if _has_control(sel):
+    if has_control(sel):
         raise ServiceError("The key name contains control characters; type it again.")
     exact = [k for k in keys if k.name == sel]
     if exact:
@@ -143,16 +151,12 @@ def select(keys: list[CappedKey], selector: str) -> Selection:
     return Selection([], "name")
 
 
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
-
-
 def clean_name(name: str) -> str:
     """A key name as we will send it: no control characters, no surrounding space, at most 100 chars."""
     n = name.strip()
     if not n:
         raise ServiceError("The key name is empty.")
-    if _has_control(n):
+    if has_control(n):
         raise ServiceError("The key name contains control characters; use letters, digits, '-' or '_'.")
     if len(n) > 100:
         raise ServiceError(f"The key name is {len(n)} characters long; keep it to 100 or fewer.")
@@ -165,21 +169,95 @@ def default_name(agent: str | None = None, today: date | None = None) -> str:
     return f"capit-{agent}-{stamp}" if agent else f"capit-{stamp}"
 
 
-def display_name(name: str, width: int | None = None) -> str:
-    """A name safe to print in a terminal: control characters shown as '?', long names cut with '…'."""
-    shown = "".join("?" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in name)
-    if width is not None and len(shown) > width:
-        shown = shown[: max(1, width - 1)] + "…"
-    return shown
+# ---------------------------------------------------------------- what a platform can do
 
 
-# ---------------------------------------------------------------- actions
+def reset_periods(c: Configured | PlatformConfig) -> tuple[str, ...]:
+    """The reset periods a platform enforces ((): lifetime caps), asked of its adapter class."""
+    from capit_tui.platforms import adapter_class
+
+    cfg = c.config if isinstance(c, Configured) else c
+    return adapter_class(cfg.kind).reset_periods
+
+
+def reset_for_new_key(c: Configured, asked: Any, default: str | None) -> str | None:
+    """The reset period a new key gets: the one asked for (None: never; refused with the platform's
+    sentence when it cannot reset that often), else (UNSET: not asked) the settings' default where the
+    platform has it, else never."""
+    from capit_tui.platforms import adapter_class
+
+    if asked is not UNSET:
+        adapter_class(c.config.kind).check_reset(asked, c.name)
+        return asked
+    return default if default in reset_periods(c) else None
+
+
+# ---------------------------------------------------------------- actions on keys
 
 
 async def issue_key(c: Configured, name: str, limit: Decimal | None, reset: str | None,
                     **open_kwargs: Any) -> IssuedKey:
     async with c.open(**open_kwargs) as p:
         return await p.create_key(name, limit, reset)
+
+
+async def revoke(p: Platform, key: CappedKey, ledger: Ledger) -> list[str]:
+    """Delete a key on its platform and mark it revoked in the ledger. A key already gone counts as
+    revoked. Returns the agents that were using it (their files now hold a dead key)."""
+    from capit_tui.platforms.base import NotFound
+
+    holders = ledger.holders(key.platform, key.id)
+    try:
+        await p.delete_key(key.id)
+    except NotFound:
+        pass  # already gone: the outcome the user asked for
+    ledger.mark_revoked(key.platform, key.id)
+    return holders
+
+
+async def set_disabled(p: Platform, key: CappedKey, disabled: bool) -> CappedKey:
+    """Disable or enable a key (the agents holding it keep it; the platform refuses or serves it)."""
+    return await p.update_key(key.id, disabled=disabled)
+
+
+async def set_cap(p: Platform, key: CappedKey, limit: Decimal | None, reset: Any = UNSET) -> CappedKey:
+    """A new cap (None removes it) and, when given, a new reset period (checked against the platform)."""
+    if reset is not UNSET:
+        p.check_reset(reset, p.name)
+    return await p.update_key(key.id, limit=limit, reset=reset)
+
+
+@dataclass
+class Outcome:
+    """What happened to one key of a bulk action: `error` is None when it was done."""
+
+    key: CappedKey
+    error: PlatformError | None = None
+    updated: CappedKey | None = None
+    holders: list[str] = field(default_factory=list)  # revoke: the agents that were using it
+
+
+async def for_each_key(keys: list[CappedKey], platforms: dict[str, Configured],
+                       op: Callable[[Platform, CappedKey], Awaitable[Any]]) -> list[Outcome]:
+    """Run `op` on each key, one platform client per platform; a failure on one key does not stop the rest."""
+    from capit_tui.platforms.base import PlatformError
+
+    outcomes: list[Outcome] = []
+    opened: dict[str, Platform] = {}
+    try:
+        for k in keys:
+            p = opened.get(k.platform) or opened.setdefault(k.platform, platforms[k.platform].open())
+            try:
+                result = await op(p, k)
+            except PlatformError as exc:
+                outcomes.append(Outcome(k, exc))
+                continue
+            outcomes.append(Outcome(k, None, result if isinstance(result, CappedKey) else None,
+                                    result if isinstance(result, list) else []))
+    finally:
+        for p in opened.values():
+            await p.aclose()
+    return outcomes
 
 
 def load_settings() -> Settings:

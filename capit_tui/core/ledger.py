@@ -1,7 +1,8 @@
 """Which key was installed into which agent, when, and which backup holds the files it replaced.
 
 A JSON file under the user data dir (0600). It never holds a secret: only the platform's key id,
-the key's name and the masked form of its secret.
+the key's name and the masked form of its secret. Entries are appended; an agent's newest entry says
+what its files hold now (an entry with an empty key_id: no capit key, after a restore).
 """
 
 from __future__ import annotations
@@ -69,6 +70,21 @@ class Ledger:
         ]
         self._save(items)
 
+    def record_restore(self, agent: str, masked: str | None, backup_id: str) -> Install:
+        """An agent's files were put back from `backup_id`: record what they hold now. With `masked`,
+        the newest earlier install of that key into the agent (revoked or not) is recorded again; with
+        None, or a key capit-tui never installed there, an entry holding no key (empty key_id)."""
+        items = self.entries()
+        earlier = [i for i in items if i.agent == agent and masked and i.masked == masked and i.key_id]
+        extra = {"restored_from": backup_id}
+        if earlier:
+            entry = Install(**{**asdict(earlier[-1]), "time": now_iso(), "extra": extra})
+        else:
+            entry = Install(now_iso(), agent, "", "", "", "", [], backup_id, extra=extra)
+        items.append(entry)
+        self._save(items)
+        return entry
+
     def current(self) -> dict[str, Install]:
         """Per agent, its most recent install (what its files hold now, as far as capit-tui knows)."""
         latest: dict[str, Install] = {}
@@ -85,7 +101,7 @@ class Ledger:
         (for a list of keys: `holders()` per key would read and parse the ledger once per key)."""
         held: dict[tuple[str, str], list[str]] = {}
         for agent, i in sorted(self.current().items()):
-            if not i.revoked:
+            if not i.revoked and i.key_id:
                 held.setdefault((i.platform, i.key_id), []).append(agent)
         return held
 

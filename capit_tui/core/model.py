@@ -10,6 +10,17 @@ from typing import Any
 from capit_tui.core.money import format_usd, percent, to_json_number
 from capit_tui.core.redact import mask
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+"""An update field left alone (None means 'set to null', e.g. remove a cap)."""
+
 RESETS = ("daily", "weekly", "monthly")
 """Reset periods a platform may enforce; None means the cap never resets (a lifetime total)."""
 

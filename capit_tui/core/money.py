@@ -5,6 +5,8 @@ Never float for money: a cap of $0.29 must stay $0.29, not 0.28999999999999998.
 
 from __future__ import annotations
 
+from capit_tui.errors import CapitError
+
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -14,15 +16,20 @@ _PLAIN = re.compile(r"^\$?\s*(\d+)(?:\.(\d*))?$", re.ASCII)
 _THOUSANDS = re.compile(r"^\$?\s*\d{1,3}(,\d{3})+(\.\d*)?$", re.ASCII)
 
 
-class MoneyError(ValueError):
-    """A cap the user typed that we refuse; the message is a sentence to show as is."""
+class MoneyError(CapitError, ValueError):
+    """A cap the user typed that we refuse; the message is a sentence to show as is.
+
+    `zero` is set when the amount was $0: each front end adds its own way to ask for no cap
+    (`--no-cap`, `'none'`, the form's checkbox), so the core names none of them."""
+
+    zero = False
 
 
 def parse_cap(text: str) -> Decimal:
     """Parse a cap typed by a person: "5", "5.00", "$5", "$ 12.5".
 
     Refuses empty input, signs, exponents, NaN/Infinity, more than two decimals, zero (an uncapped
-    key is asked for explicitly with --no-cap) and amounts above $100,000.
+    key is asked for explicitly, in the front end's own words) and amounts above $100,000.
     """
     raw = "" if text is None else str(text)
     shown = _shown(raw)
@@ -45,10 +52,9 @@ def parse_cap(text: str) -> Decimal:
         )
     value = Decimal(f"{whole}.{frac or '0'}")
     if value == 0:
-        raise MoneyError(
-            "A cap of $0 would leave the key uncapped on most platforms; give a positive amount, "
-            "or use --no-cap if you really want a key without a spending limit."
-        )
+        err = MoneyError("A cap of $0 would leave the key uncapped on most platforms; give a positive amount.")
+        err.zero = True
+        raise err
     if value > MAX_CAP:
         # a run of digits longer than Decimal's precision cannot be formatted as dollars: show it as typed
         amount = format_usd(value) if len(whole) <= 20 else shown

@@ -8,6 +8,8 @@ stored before the check passes. No Textual and no printing here; every error is 
 
 from __future__ import annotations
 
+from capit_tui.errors import CapitError
+
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +20,8 @@ from capit_tui.core import vault
 from capit_tui.core.model import Balance, KeyInfo
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Settings
+from capit_tui.core.text import display_url as display_url  # re-exported until the TUI imports core.text
+from capit_tui.core.text import tilde as tilde
 
 KIND_TITLES = {"openrouter": "OpenRouter-compatible", "oneapi": "one-api / new-api gateway"}
 TITLES = {"openrouter": "OpenRouter", "aihubmix": "AIHubMix"}
@@ -37,7 +41,7 @@ NO_PLATFORM_HINT = ("No platform is set up, so there are no keys to show. Press 
 """What to tell someone who has no platform yet (onboarding skipped, or the last one removed)."""
 
 
-class SetupError(Exception):
+class SetupError(CapitError):
     """A platform cannot be added or removed as asked; the message says why in a sentence."""
 
 
@@ -85,25 +89,6 @@ def statuses(s: Settings, configured: list[Configured] | None = None) -> list[Pl
             out.append(PlatformStatus(used, c.source))
     out.extend(PlatformStatus(c.config, c.source) for c in configured if c.name not in known)
     return out
-
-
-def display_url(url: str) -> str:
-    """A base URL without its scheme, for narrow tables: https://openrouter.ai/api/v1 -> openrouter.ai/api/v1."""
-    for scheme in ("https://", "http://"):
-        if url.startswith(scheme):
-            return url[len(scheme):]
-    return url
-
-
-def tilde(path: Path) -> str:
-    """A path under HOME written as ~/..., the way people read it."""
-    home = os.environ.get("HOME")
-    if home:
-        try:
-            return "~/" + str(Path(path).relative_to(Path(home)))
-        except ValueError:
-            pass
-    return str(path)
 
 
 # ---------------------------------------------------------------- the config to add
@@ -329,6 +314,6 @@ def balance_text(b: Balance | None) -> str:
 __all__ = [
     "BLURBS", "KIND_TITLES", "NO_PLATFORM_HINT", "TITLES", "Added", "PlatformStatus", "Probed", "Removed",
     "SetupError", "Storage", "balance_text", "check_base_url", "check_key", "check_name", "clean_key",
-    "display_url", "env_only_reason", "manage_hint", "probe", "probe_sentence", "remove", "resolve",
-    "should_save", "statuses", "storage", "store", "tilde", "title", "with_platform", "without_platform",
+    "env_only_reason", "manage_hint", "probe", "probe_sentence", "remove", "resolve",
+    "should_save", "statuses", "storage", "store", "title", "with_platform", "without_platform",
 ]

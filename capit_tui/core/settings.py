@@ -15,6 +15,8 @@ quota_per_usd = 500000
 
 from __future__ import annotations
 
+from capit_tui.errors import CapitError
+
 import os
 import re
 import tomllib
@@ -32,7 +34,7 @@ KINDS = ("openrouter", "oneapi")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
-class SettingsError(Exception):
+class SettingsError(CapitError):
     """settings.toml cannot be read or a value in it is wrong; the message says which and where."""
 
 

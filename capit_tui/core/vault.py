@@ -8,6 +8,8 @@ Lookup order for a platform's management key:
 
 from __future__ import annotations
 
+from capit_tui.errors import CapitError
+
 import os
 import tomllib
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from capit_tui.core.settings import config_dir, env_prefix
 SERVICE = "capit-tui"
 
 
-class VaultError(Exception):
+class VaultError(CapitError):
     """A management key could not be stored or read; the message says why and what to do."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from capit_tui.errors import CapitError
+
 import copy
 import math
 from abc import ABC, abstractmethod
@@ -12,7 +14,7 @@ Scalar = str | int | float | bool | None
 BOM = "\ufeff"
 
 
-class ParseError(ValueError):
+class ParseError(CapitError, ValueError):
     """A file that does not parse.
 
     ``str(err) == f"{filename}:{line}:{column}: {reason}"`` with 1-based line and column. The reason
@@ -30,7 +32,7 @@ class ParseError(ValueError):
         return (type(self), (self.filename, self.line, self.column, self.reason))
 
 
-class UnsafeEdit(ValueError):
+class UnsafeEdit(CapitError, ValueError):
     """An edit that capit-tui cannot make without changing other parts of the file.
 
     Raised instead of silently rewriting lines the user did not ask to change. The document is left
@@ -38,7 +40,7 @@ class UnsafeEdit(ValueError):
     """
 
 
-class PathError(ValueError):
+class PathError(CapitError, ValueError):
     """The path runs through something that is not an object/table/mapping (e.g. a string or a list)."""
 
 

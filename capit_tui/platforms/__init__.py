@@ -9,18 +9,24 @@ if TYPE_CHECKING:  # keep `import capit_tui.platforms` cheap: httpx loads with a
     from capit_tui.core.settings import PlatformConfig
 
 
-def make_platform(cfg: "PlatformConfig", management_key: str, **kwargs: Any) -> "Platform":
-    if cfg.kind == "openrouter":
+def adapter_class(kind: str) -> "type[Platform]":
+    """The adapter for a kind of platform, without opening it (what it can do is a class attribute)."""
+    if kind == "openrouter":
         from capit_tui.platforms.openrouter import OpenRouterPlatform
 
-        p: Platform = OpenRouterPlatform(cfg.name, cfg.base_url, management_key, **kwargs)
-    elif cfg.kind == "oneapi":
+        return OpenRouterPlatform
+    if kind == "oneapi":
         from capit_tui.platforms.oneapi import OneApiPlatform
 
-        p = OneApiPlatform(cfg.name, cfg.base_url, management_key,
-                           quota_per_usd=cfg.quota_per_usd or 500_000, user_id=cfg.user_id, **kwargs)
-    else:
-        raise ValueError(f"unknown platform kind {cfg.kind!r}")
+        return OneApiPlatform
+    raise ValueError(f"unknown platform kind {kind!r}")
+
+
+def make_platform(cfg: "PlatformConfig", management_key: str, **kwargs: Any) -> "Platform":
+    cls = adapter_class(cfg.kind)
+    if cfg.kind == "oneapi":
+        kwargs = {"quota_per_usd": cfg.quota_per_usd or 500_000, "user_id": cfg.user_id, **kwargs}
+    p = cls(cfg.name, cfg.base_url, management_key, **kwargs)
     if cfg.manage_url:
         p.manage_url = cfg.manage_url  # type: ignore[misc]
     return p

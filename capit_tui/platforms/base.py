@@ -20,29 +20,22 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo
+from capit_tui.errors import CapitError
+
+from capit_tui.core.model import RESETS, UNSET, Balance, CappedKey, IssuedKey, KeyInfo
 from capit_tui.core.redact import redact
 
 
 T = TypeVar("T")
 
 
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
 
-    def __bool__(self) -> bool:
-        return False
-
-
-UNSET: Any = _Unset()
-"""An update field left alone (None means 'set to null', e.g. remove a cap)."""
 
 
 # ---------------------------------------------------------------- errors
 
 
-class PlatformError(Exception):
+class PlatformError(CapitError):
     """A platform call failed. `str(err)` is one or two plain sentences, safe to show: no secrets."""
 
     kind = "error"
@@ -178,8 +171,25 @@ class Platform(ABC):
     """A place that mints capped keys. Async; one HTTP client each; close with `aclose()`."""
 
     kind: ClassVar[str] = ""
-    supports_reset: ClassVar[bool] = True
+    reset_periods: ClassVar[tuple[str, ...]] = RESETS
+    """The reset periods this platform enforces on a cap; () when its caps are lifetime totals."""
+    supports_reset: ClassVar[bool] = True  # set from reset_periods for every subclass
     manage_url: str = ""  # where a person creates a management key (a class default, set per instance too)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.supports_reset = bool(cls.reset_periods)
+
+    @classmethod
+    def check_reset(cls, reset: str | None, name: str) -> None:
+        """The one place that answers "can this platform reset a cap this often?": raises Unsupported
+        with the sentence every front end shows when it cannot."""
+        if reset is None or reset in cls.reset_periods:
+            return
+        if not cls.reset_periods:
+            raise Unsupported(f"{name}'s caps never reset: a cap there is a lifetime total.", platform=name)
+        raise Unsupported(f"{name} cannot reset a cap {reset}; it offers {', '.join(cls.reset_periods)} or never.",
+                          platform=name)
 
     def __init__(self, name: str, base_url: str, management_key: str, *,
                  timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,

@@ -73,7 +73,7 @@ class OneApiPlatform(Platform):
     """A one-api or new-api gateway. Caps are lifetime totals: they never reset."""
 
     kind = "oneapi"
-    supports_reset = False
+    reset_periods = ()
     manage_url = AIHUBMIX_MANAGE_URL
 
     def __init__(self, name: str, base_url: str, management_key: str, *,
@@ -165,11 +165,7 @@ class OneApiPlatform(Platform):
         return self._to_key(await self._get_token(key_id))
 
     async def create_key(self, name: str, limit: Decimal | None, reset: str | None) -> IssuedKey:
-        if reset is not None:
-            raise Unsupported(
-                f"{self.name} is a one-api gateway: its caps never reset. "
-                "Use --reset never, or pick a platform with daily, weekly or monthly caps (OpenRouter).",
-                platform=self.name)
+        self.check_reset(reset, self.name)
         name = self._check_name(name)
         remain = 0 if limit is None else self._units(limit)
         body = {
@@ -200,10 +196,8 @@ class OneApiPlatform(Platform):
 
     async def update_key(self, key_id: str, *, name: Any = UNSET, limit: Any = UNSET,
                          reset: Any = UNSET, disabled: Any = UNSET) -> CappedKey:
-        if reset is not UNSET and reset is not None:
-            raise Unsupported(
-                f"{self.name} is a one-api gateway: its caps never reset. "
-                "Keep the reset at never; a cap here is a lifetime total.", platform=self.name)
+        if reset is not UNSET:
+            self.check_reset(reset, self.name)
         if name is not UNSET:
             name = self._check_name(name)
         new_units: int | None = None

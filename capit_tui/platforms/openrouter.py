@@ -34,7 +34,6 @@ PAGE_SIZE = 100
 
 class OpenRouterPlatform(Platform):
     kind = "openrouter"
-    supports_reset = True
     manage_url = "https://openrouter.ai/settings/management-keys"
 
     def __init__(self, name: str, base_url: str, management_key: str, *, page_parallelism: int = 4,

@@ -18,7 +18,7 @@ from textual.signal import Signal
 
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.ledger import Ledger
-from capit_tui.core.model import CappedKey
+from capit_tui.core.model import UNSET, CappedKey
 from capit_tui.core.keys import Configured, list_keys_on
 from capit_tui.core.settings import Settings
 from capit_tui.core.spend_watch import SpendWatch, Update
@@ -183,17 +183,14 @@ class CapitApp(App[None]):
 
     @work(group="key-action", exit_on_error=False)
     async def revoke_key(self, key: CappedKey) -> None:
-        from capit_tui.platforms.base import NotFound, PlatformError
+        from capit_tui.core.keys import revoke
+        from capit_tui.platforms.base import PlatformError
 
-        holders = self.holders(key)
         try:
-            await self.platform(key.platform).delete_key(key.id)
-        except NotFound:
-            pass  # already gone: the outcome the user asked for
+            holders = await revoke(self.platform(key.platform), key, self.ledger)
         except PlatformError as exc:
             self.notify(str(exc), title=f"{key.name} was not revoked", severity="error", markup=False)
             return
-        self.ledger.mark_revoked(key.platform, key.id)
         self.spend.forget((key.platform, key.id))
         self.notify(f"Revoked {key.name} on {key.platform}.", title="Revoked", markup=False)
         self.spend_signal.publish(Update([], [], [(key.platform, key.id)], []))
@@ -209,6 +206,7 @@ class CapitApp(App[None]):
         if not installs:
             return
         backup_id = installs[-1].backup_id
+        assert backup_id is not None
         body = [f"{', '.join(holders)} {'were' if len(holders) > 1 else 'was'} using {key.name}, which is now revoked.",
                 f"Put back the files they had before, from backup {backup_id}?"]
 
@@ -219,27 +217,34 @@ class CapitApp(App[None]):
         self.push_screen(ConfirmScreen("Restore the old configs?", body, yes="Restore", no="Keep"), done)
 
     def restore_backup(self, backup_id: str, agents: list[str] | None = None) -> None:
-        """Put back the files of `agents` (all of the backup's when None), through the CLI's own path."""
-        from capit_tui.core.agent_status import restore_apply, restore_preview
+        """Put back the files of `agents` (all of the backup's when None) through the core's one restore
+        path, which also brings the ledger in line with the files."""
+        from capit_tui.core.restore import restore_apply, restore_preview
+        from capit_tui.errors import CapitError
 
         restored = 0
         try:
             for agent in agents or [None]:  # type: ignore[list-item]
                 rp = restore_preview(self.store, backup_id, agent)
                 if rp.changes:
-                    restore_apply(self.store, rp)
+                    restore_apply(self.store, rp, self.ledger, self.agent_env)
                     restored += rp.changes
-        except Exception as exc:  # BackupError, NothingToRestore, StaleError, ApplyError: all explain themselves
+        except CapitError as exc:  # BackupError, NothingToRestore, StaleError, ApplyError: all explain themselves
             self.notify(str(exc), title="Not restored", severity="error", markup=False)
             return
         self.notify(f"Restored {restored} file(s) from backup {backup_id}.", title="Restored", markup=False)
 
     @work(group="key-action", exit_on_error=False)
     async def update_key(self, key: CappedKey, **changes: Any) -> None:
+        from capit_tui.core.keys import set_cap, set_disabled
         from capit_tui.platforms.base import PlatformError
 
+        p = self.platform(key.platform)
         try:
-            updated = await self.platform(key.platform).update_key(key.id, **changes)
+            if "disabled" in changes:
+                updated = await set_disabled(p, key, bool(changes["disabled"]))
+            else:
+                updated = await set_cap(p, key, changes["limit"], changes.get("reset", UNSET))
         except PlatformError as exc:
             self.notify(str(exc), title=f"{key.name} was not changed", severity="error", markup=False)
             return

@@ -228,10 +228,11 @@ class AgentsScreen(TableNav, Screen):
         if st is None:
             return
         app: Any = self.app
-        from capit_tui.core.agent_status import installed_secrets, latest_backup_for, restore_preview
+        from capit_tui.core.agent_status import installed_secrets
+        from capit_tui.core.restore import restore_preview
         from capit_tui.tui.screens.backups import review_restore
 
-        b = latest_backup_for(app.store, st.name)
+        b = app.store.latest(st.name)
         if b is None:
             app.notify(f"No backup holds {st.agent.title}'s files yet: capit-tui makes one before every change.",
                        title="Nothing to restore", markup=False)

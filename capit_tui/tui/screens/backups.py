@@ -21,14 +21,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static
 
 from capit_tui.tui.table_nav import TableNav, nav_bindings
-from capit_tui.core.agent_status import (
-    NothingToRestore,
-    RestorePreview,
-    agent_home,
-    backup_key_labels,
-    restore_apply,
-    tilde_text,
-)
+from capit_tui.core.agent_status import agent_home, backup_key_labels, tilde_text
+from capit_tui.core.restore import NothingToRestore, RestorePreview, restore_apply
 from capit_tui.core.backups import Backup, BackupError
 from capit_tui.core.keys import display_name
 from capit_tui.tui.widgets.diff_view import DiffView
@@ -302,7 +296,8 @@ class BackupsScreen(TableNav, Screen):
         if b is None:
             return
         app: Any = self.app
-        from capit_tui.core.agent_status import agent_statuses, installed_secrets, restore_preview
+        from capit_tui.core.agent_status import agent_statuses, installed_secrets
+        from capit_tui.core.restore import restore_preview
 
         def make() -> RestorePreview:
             secrets = installed_secrets(agent_statuses(app.agent_env, app.ledger))

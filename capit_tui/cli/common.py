@@ -1,0 +1,56 @@
+"""What several verbs parse the same way: the settings, a cap, a reset period, a list of agents."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from capit_tui.core.settings import Settings
+from capit_tui.errors import UsageError
+
+
+def load_settings() -> Settings:
+    from capit_tui.core.settings import load
+
+    return load()
+
+
+def parse_cap_or_usage(text: str, *, no_cap: str) -> Decimal:
+    """A cap typed on the command line; a refused one is a usage error. `no_cap` says how this verb asks
+    for no cap at all, added to the core's sentence when $0 was typed."""
+    from capit_tui.core.money import MoneyError, parse_cap
+
+    try:
+        return parse_cap(text)
+    except MoneyError as exc:
+        message = str(exc).rstrip(".")
+        if exc.zero:
+            message += f", or {no_cap} if you really want a key without a spending limit"
+        raise UsageError(message) from None
+
+
+def parse_reset_or_usage(text: str) -> str | None:
+    """daily | weekly | monthly | never (None)."""
+    from capit_tui.core.model import parse_reset
+
+    try:
+        return parse_reset(text)
+    except ValueError as exc:
+        raise UsageError(str(exc).rstrip(".")) from None
+
+
+def agents_named(names: list[str]) -> list:
+    """The agents `--agent` names (repeated or comma-separated), each once, in the order given."""
+    from capit_tui import agents as agents_mod
+
+    out, seen = [], set()
+    for n in names:
+        for part in n.split(","):
+            part = part.strip().lower()
+            if not part or part in seen:
+                continue
+            seen.add(part)
+            try:
+                out.append(agents_mod.get(part))
+            except KeyError:
+                raise UsageError(f"unknown agent '{part}'; known agents: {', '.join(agents_mod.names())}") from None
+    return out

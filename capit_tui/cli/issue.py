@@ -1,0 +1,107 @@
+"""`capit-tui PLATFORM CAP [--agent A ...]`: issue a capped key, shown once or installed into agents
+(preview -> masked diff -> confirm -> the core's all-or-nothing install)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from decimal import Decimal
+
+from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage
+from capit_tui.cli.output import confirm_or_stop, err, info, out
+from capit_tui.core.keys import Configured, clean_name, configured_platforms, default_name, issue_key, \
+    reset_for_new_key
+from capit_tui.core.model import UNSET, Budget
+from capit_tui.core.money import format_usd
+from capit_tui.core.redact import mask
+from capit_tui.core.text import plural
+from capit_tui.errors import CapitError, UsageError
+from capit_tui.platforms.base import Unsupported
+
+
+def cmd_issue(ns: argparse.Namespace) -> int:
+    s = load_settings()
+    if ns.no_cap:
+        if ns.cap is not None:
+            raise UsageError("give either a cap or --no-cap, not both")
+        limit = None
+    else:
+        if ns.cap is None:
+            raise UsageError(f"give a cap in dollars, e.g. `capit-tui {ns.platform} 5.00`")
+        limit = parse_cap_or_usage(ns.cap, no_cap="use --no-cap")
+    asked = parse_reset_or_usage(ns.reset) if ns.reset is not None else UNSET
+    name = clean_name(ns.name) if ns.name is not None else default_name()
+    ns.name = clean_name(ns.name) if ns.name is not None else None
+    (c,) = configured_platforms(s, ns.platform)
+    try:
+        reset = reset_for_new_key(c, asked, s.default_reset)
+    except Unsupported as exc:
+        raise CapitError(f"{exc} Use --reset never, or a platform whose caps reset (OpenRouter).") from None
+    if ns.agent:
+        return _issue_into_agents(ns, c, limit, reset)
+    if ns.model or ns.dry_run:
+        raise UsageError("--model and --dry-run go with --agent")
+    if limit is None:
+        confirm_or_stop(f"Issue a key on {c.name} with NO spending limit? It can spend your whole balance.",
+                        ns.yes, "Nothing was issued.")
+    issued = asyncio.run(issue_key(c, name, limit, reset))
+    k = issued.key
+    if ns.json:
+        out(json.dumps({"secret": issued.secret, "key": k.to_json()}, indent=2))
+        return 0
+    info(f"Issued '{k.name}' on {c.name} ({Budget(limit, reset).describe()}), id {k.id[:12]}, "
+         f"shown as {mask(issued.secret)}.")
+    info("The key follows on standard output. It is shown only this once: store it now.")
+    out(issued.secret)
+    return 0
+
+
+def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | None, reset: str | None) -> int:
+    from capit_tui.core.install import execute, preview
+
+    agents = agents_named(ns.agent)
+    pv = preview(c, agents, name=ns.name, model=ns.model)
+    if pv.unsupported:
+        for name, why in pv.unsupported.items():
+            err(f"{name}: {why}")
+        raise CapitError("Nothing was issued.")
+    cap = Budget(limit, reset).describe() if limit is not None else "NO cap"
+    diff = pv.diff()
+    if diff:
+        out(diff)
+    for a in pv.agents:
+        if not pv.plan.for_agent(a.name):
+            info(f"{a.title}: its files already say this; only a new key would change.")
+    for a in pv.manual:
+        info(f"{a.title}: no file edit can install its key ({a.notes}) The key will be shown once with steps.")
+    for w in pv.warnings:
+        info(f"Warning: {w}")
+    n = len(pv.agents) + len(pv.manual)
+    summary = (f"{plural(n, 'key')} on {c.name} ({cap} each): "
+               + ", ".join(f"{pv.key_names[a.name]} for {a.title}" for a in pv.agents + pv.manual))
+    if ns.dry_run:
+        info(f"Dry run: would issue {summary}. No key was issued and nothing was written.")
+        return 0
+    question = f"Issue {summary}, and write the files above?"
+    if limit is None:
+        question += " With no cap an agent can spend your whole balance."
+    confirm_or_stop(question, ns.yes, "Nothing was issued and nothing was written.")
+    result = asyncio.run(execute(pv, limit, reset, progress=lambda m: info(m + " ...")))
+    amount = format_usd(limit) if limit is not None else "uncapped"
+    for r in result.installed:
+        info(f"{amount} {c.name} key installed into {r.agent.name} ({r.issued.key.name}, {mask(r.issued.secret)})")
+        for f in r.files:
+            info(f"  wrote {f}")
+        for step in r.agent.after_install():
+            info(f"  note: {step}")
+    if result.backup is not None:
+        info(f"Backup of the old files: {result.backup.folder} (restore with "
+             f"`capit-tui backups restore {result.backup.id}`)")
+    for a, issued, steps in result.manual:
+        info(f"{amount} {c.name} key issued for {a.title} ({issued.key.name}). It cannot be installed by a file edit:")
+        for i, step in enumerate(steps, 1):
+            info(f"  {i}. {step}")
+        info("The key follows on standard output, shown only this once.")
+        out(issued.secret)
+    return 0

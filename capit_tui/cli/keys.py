@@ -1,0 +1,145 @@
+"""`capit-tui keys list|revoke|disable|enable|cap`: the core picks and acts on the keys (revoke updates
+the ledger there); this module words what it did."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+from capit_tui.cli.common import load_settings, parse_cap_or_usage, parse_reset_or_usage
+from capit_tui.cli.output import confirm_or_stop, describe_keys, err, info, out
+from capit_tui.core import keys as core
+from capit_tui.core.ledger import Ledger
+from capit_tui.core.model import UNSET, CappedKey, reset_label
+from capit_tui.core.money import format_usd
+from capit_tui.core.text import display_name, plural, text_table
+from capit_tui.errors import CapitError
+
+NO_PLATFORM = ("No platform is configured. Run `capit-tui platforms add openrouter` to store a management key, "
+               "or set CAPIT_OPENROUTER_MANAGEMENT_KEY.")
+
+
+def cmd_list(ns: argparse.Namespace) -> int:
+    platforms = core.configured_platforms(load_settings(), ns.platform)
+    if not platforms:
+        raise CapitError(NO_PLATFORM)
+    listing = asyncio.run(core.list_all_keys(platforms))
+    held = Ledger().holders_by_key()
+    holders = {(k.platform, k.id): held.get((k.platform, k.id), []) for k in listing.keys}
+    if ns.json:
+        out(json.dumps([{**k.to_json(), "agents": holders[(k.platform, k.id)]} for k in listing.keys], indent=2))
+    elif listing.keys:
+        rows = []
+        for k in listing.keys:
+            pct = k.percent
+            rows.append([
+                display_name(k.name, 32), k.platform, format_usd(k.limit), reset_label(k.limit_reset),
+                format_usd(k.spent), f"{pct}%" if pct is not None else "-", format_usd(k.usage_daily),
+                format_usd(k.usage_monthly), k.status, k.created_at.strftime("%Y-%m-%d") if k.created_at else "-",
+                ",".join(holders[(k.platform, k.id)]) or "-",
+            ])
+        out(text_table(rows, ["NAME", "PLATFORM", "CAP", "RESET", "SPENT", "%", "TODAY", "MONTH", "STATUS",
+                              "CREATED", "AGENTS"], right={2, 4, 5, 6, 7}))
+    elif not listing.errors:
+        info("No keys yet. Issue one with `capit-tui " + platforms[0].name + " 5.00`.")
+    for name, exc in listing.errors.items():
+        err(f"{name}: {exc}")
+    return 1 if listing.errors else 0
+
+
+def _pick(ns: argparse.Namespace, verb: str) -> tuple[core.Selection, dict[str, core.Configured]]:
+    """The keys the selector names, and the platforms involved (refused while any platform fails to list)."""
+    platforms = core.configured_platforms(load_settings(), getattr(ns, "platform", None))
+    if not platforms:
+        raise CapitError("No platform is configured. Run `capit-tui platforms add openrouter` first.")
+    listing = asyncio.run(core.list_all_keys(platforms))
+    if listing.errors:
+        name, exc = next(iter(listing.errors.items()))
+        raise CapitError(f"Could not list the keys on {name}, so nothing was {verb}: {exc}")
+    sel = core.select(listing.keys, ns.selector)
+    if not sel.keys:
+        raise CapitError(f"No key matches '{display_name(ns.selector, 60)}'. See `capit-tui keys list`.")
+    return sel, {c.name: c for c in platforms}
+
+
+def _report(outcomes: list[core.Outcome], done: str) -> int:
+    failed = 0
+    for o in outcomes:
+        name = display_name(o.key.name, 60)
+        if o.error is None:
+            info(f"{done} '{name}' on {o.key.platform}.")
+        else:
+            failed += 1
+            err(f"'{name}' on {o.key.platform} was not {done.lower()}: {o.error}")
+    return 1 if failed else 0
+
+
+def cmd_revoke(ns: argparse.Namespace) -> int:
+    sel, platforms = _pick(ns, "revoked")
+    keys = sel.keys
+    n = len(keys)
+    info(f"This deletes {plural(n, 'key')}; an agent using {'them' if n != 1 else 'it'} stops working:")
+    info(describe_keys(keys))
+    confirm_or_stop(f"Revoke {plural(n, 'key')}?", ns.yes, "Nothing was revoked.")
+    if sel.everything and n > 1 and not ns.yes:
+        confirm_or_stop(f"'{ns.selector}' matches every one of your {n} keys. Really revoke all {n}?", False,
+                        "Nothing was revoked.")
+    ledger = Ledger()
+    outcomes = asyncio.run(core.for_each_key(keys, platforms, lambda p, k: core.revoke(p, k, ledger)))
+    for o in outcomes:
+        for agent in o.holders:
+            info(f"{agent} was using '{o.key.name}' and will now be refused. Put its previous config back with "
+                 f"`capit-tui backups restore --latest --agent {agent}`, or install a new key.")
+    return _report(outcomes, "Revoked")
+
+
+def _toggle(ns: argparse.Namespace, disabled: bool) -> int:
+    verb = "disabled" if disabled else "enabled"
+    sel, platforms = _pick(ns, verb)
+    todo = [k for k in sel.keys if k.disabled != disabled]
+    for k in sel.keys:
+        if k.disabled == disabled:
+            info(f"'{k.name}' on {k.platform} is already {verb}.")
+    if not todo:
+        return 0
+    if len(todo) > 1:
+        info(describe_keys(todo))
+        confirm_or_stop(f"{'Disable' if disabled else 'Enable'} these {len(todo)} keys?", ns.yes,
+                        f"Nothing was {verb}.")
+    outcomes = asyncio.run(core.for_each_key(todo, platforms, lambda p, k: core.set_disabled(p, k, disabled)))
+    return _report(outcomes, verb.capitalize())
+
+
+def cmd_disable(ns: argparse.Namespace) -> int:
+    return _toggle(ns, True)
+
+
+def cmd_enable(ns: argparse.Namespace) -> int:
+    return _toggle(ns, False)
+
+
+def cmd_cap(ns: argparse.Namespace) -> int:
+    if ns.amount.strip().lower() in ("none", "no-cap", "unlimited"):
+        limit: Decimal | None = None
+    else:
+        limit = parse_cap_or_usage(ns.amount, no_cap="give 'none' as the cap")
+    reset: Any = parse_reset_or_usage(ns.reset) if ns.reset is not None else UNSET
+    sel, platforms = _pick(ns, "changed")
+    keys = sel.keys
+    what = "remove the cap from" if limit is None else f"set a {format_usd(limit)} cap on"
+    if reset is not UNSET:
+        what += f" (reset {reset_label(reset)})"
+    if limit is None or len(keys) > 1:
+        info(describe_keys(keys))
+        warn = " With no cap, a runaway agent can spend your whole balance." if limit is None else ""
+        confirm_or_stop(f"{what[0].upper()}{what[1:]} {plural(len(keys), 'key')}?{warn}", ns.yes,
+                        "Nothing was changed.")
+
+    def op(p: Any, k: CappedKey) -> Any:
+        return core.set_cap(p, k, limit, reset)
+
+    outcomes = asyncio.run(core.for_each_key(keys, platforms, op))
+    return _report(outcomes, f"Capped at {format_usd(limit)}" if limit is not None else "Removed the cap of")

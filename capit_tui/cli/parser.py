@@ -1,0 +1,96 @@
+"""The command line's grammar: `capit-tui PLATFORM CAP [options]` to issue, and the verbs (keys,
+platforms, agents, backups, sandbox). A usage mistake raises UsageError (exit status 2)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from capit_tui.errors import UsageError
+
+VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "help")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}. See `{self.prog} --help`.")
+
+
+def issue_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="capit-tui PLATFORM CAP",
+                description="Issue a key with a spending cap on PLATFORM (e.g. openrouter 5.00).")
+    p.add_argument("platform")
+    p.add_argument("cap", nargs="?", help="cap in dollars: 5, 5.00 or $5")
+    p.add_argument("--reset", help="daily | weekly | monthly | never (default: monthly, or settings)")
+    p.add_argument("--name", help="key name (default: capit-<yyyymmdd>)")
+    p.add_argument("--no-cap", action="store_true", help="issue a key with no spending limit (asks first)")
+    p.add_argument("--json", action="store_true", help="print {secret, key} as JSON")
+    p.add_argument("--agent", "-a", action="append", default=[], metavar="AGENT",
+                   help="install the key into this agent (repeat for several; each gets its own key)")
+    p.add_argument("--model", help="model slug to set in the agents, e.g. anthropic/claude-sonnet-4.5")
+    p.add_argument("--dry-run", action="store_true", help="show the diffs only: no key issued, nothing written")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    return p
+
+
+def main_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="capit-tui", description="Spending-capped API keys for coding agents.")
+    sub = p.add_subparsers(dest="verb")
+
+    keys = sub.add_parser("keys", help="list, revoke, disable, enable or re-cap keys")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    kl = ksub.add_parser("list", help="every key on every configured platform")
+    kl.add_argument("--platform")
+    kl.add_argument("--json", action="store_true")
+    for action, helptext in (("revoke", "delete keys"), ("disable", "disable keys"), ("enable", "enable keys")):
+        k = ksub.add_parser(action, help=helptext)
+        k.add_argument("selector", help="exact name, hash prefix (>= 8 chars) or glob such as 'capit-*'")
+        k.add_argument("--platform")
+        k.add_argument("--yes", "-y", action="store_true")
+    kc = ksub.add_parser("cap", help="change a key's cap ('none' removes it)")
+    kc.add_argument("selector")
+    kc.add_argument("amount", help="new cap in dollars, or 'none'")
+    kc.add_argument("--reset", help="daily | weekly | monthly | never")
+    kc.add_argument("--platform")
+    kc.add_argument("--yes", "-y", action="store_true")
+
+    plats = sub.add_parser("platforms", help="list, add, remove or test platforms")
+    psub = plats.add_subparsers(dest="action", required=True)
+    pl = psub.add_parser("list")
+    pl.add_argument("--json", action="store_true")
+    pa = psub.add_parser("add", help="store a management key (checked live first)")
+    pa.add_argument("name")
+    pa.add_argument("--kind", choices=("openrouter", "oneapi"))
+    pa.add_argument("--base-url")
+    pa.add_argument("--quota-per-usd", type=int)
+    pa.add_argument("--user-id", help="new-api gateways: the user id for the New-Api-User header")
+    pa.add_argument("--store-in-file", action="store_true",
+                    help="no keyring here: keep the key in a 0600 file in the config dir")
+    pr = psub.add_parser("remove")
+    pr.add_argument("name")
+    pr.add_argument("--yes", "-y", action="store_true")
+    pt = psub.add_parser("test")
+    pt.add_argument("name")
+
+    ag = sub.add_parser("agents", help="the coding agents on this machine and the keys they use")
+    ag.add_argument("--json", action="store_true")
+    ag.set_defaults(action="list")
+
+    bk = sub.add_parser("backups", help="list or restore the backups of agent config files")
+    bsub = bk.add_subparsers(dest="action", required=True)
+    bl = bsub.add_parser("list")
+    bl.add_argument("--json", action="store_true")
+    br = bsub.add_parser("restore", help="show the diff back to the old files, then restore them")
+    br.add_argument("id", nargs="?")
+    br.add_argument("--latest", action="store_true")
+    br.add_argument("--agent")
+    br.add_argument("--yes", "-y", action="store_true")
+
+    sb = sub.add_parser("sandbox", help="the built-in OpenRouter-compatible sandbox")
+    ssub = sb.add_subparsers(dest="action", required=True)
+    ss = ssub.add_parser("serve")
+    ss.add_argument("--port", type=int, default=8787)
+    ss.add_argument("--seed-keys", type=int, default=40)
+    ss.add_argument("--latency-ms", type=float, default=0)
+    ss.add_argument("--traffic", action="store_true", help="spend a little on some keys every few seconds")
+    return p

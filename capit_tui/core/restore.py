@@ -1,0 +1,107 @@
+"""Putting an agent's files back from a backup: one path for the CLI (`backups restore`), the Backups
+and Agents screens, and the offer after a revoke.
+
+`restore_preview()` plans the changes back to a backup's files (optionally only one agent's) and
+gives the masked diff; `restore_apply()` writes them through `changes.apply` (the current files are
+backed up first, so a restore can itself be undone) and then brings the ledger in line with what the
+restored files hold: an agent whose files now hold an earlier capit key is recorded as holding it
+again; one whose files hold no capit key is recorded as holding none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from capit_tui.core.backups import Backup, BackupStore, file_mode
+from capit_tui.core.changes import FileChange, Plan, apply, read_bytes
+from capit_tui.core.ledger import Ledger
+from capit_tui.errors import CapitError
+
+
+class NothingToRestore(CapitError):
+    """The backup holds no file of that agent (the message says so)."""
+
+
+def restore_plan(backup: Backup) -> Plan:
+    """The changes that put every file of a backup back as it was (a file that did not exist is removed)."""
+    changes = []
+    for f in backup.files:
+        now = read_bytes(f.target)
+        old = backup.content(f)
+        if now == old:
+            continue
+        changes.append(FileChange("restore", f.path, f.target, now, old, file_mode(f.target),
+                                  force_mode=f.mode if f.existed else None))
+    return Plan(changes)
+
+
+@dataclass
+class RestorePreview:
+    backup: Backup
+    plan: Plan
+    agent: str | None = None  # only this agent's files
+    secrets: list[str] = field(default_factory=list, repr=False)  # extra secrets to mask in the diff
+
+    @property
+    def changes(self) -> int:
+        return len(self.plan.changes)
+
+    @property
+    def agents(self) -> list[str]:
+        return [self.agent] if self.agent else self.backup.agents
+
+    def diff(self) -> str:
+        """The masked unified diff from the files now back to the backup's files."""
+        return "".join(c.diff(self.secrets) for c in self.plan.changes)
+
+    def meta(self) -> dict[str, Any]:
+        b = self.backup
+        return {"reason": "restore", "restored": b.id, "agents": self.agents,
+                "agent_files": b.meta.get("agent_files", {})}
+
+
+def restore_preview(store: BackupStore, backup: Backup | str, agent: str | None = None,
+                    secrets: Iterable[str] = ()) -> RestorePreview:
+    """What restoring `backup` (all files, or only `agent`'s) would change. Reads files; writes nothing.
+
+    Raises BackupError (no such or damaged backup) and NothingToRestore (the backup has no file of agent).
+    """
+    b = store.get(backup) if isinstance(backup, str) else backup
+    plan = restore_plan(b)
+    if agent:
+        if agent not in b.agents:
+            raise NothingToRestore(f"Backup {b.id} holds no files of {agent}.")
+        mine = set(b.meta.get("agent_files", {}).get(agent, []))
+        plan = Plan([c for c in plan.changes if str(c.path) in mine])
+    return RestorePreview(b, plan, agent, [s for s in secrets if s])
+
+
+def restore_apply(store: BackupStore, rp: RestorePreview, ledger: Ledger | None = None,
+                  env: Mapping[str, str] | None = None) -> Backup:
+    """Write the previewed restore, then record in the ledger which capit key (if any) each restored
+    agent's files hold now. The files as they are now go into a new backup first (returned).
+
+    Raises StaleError if a file changed since the preview (nothing written) and ApplyError if a write
+    failed (the files already written are put back when possible; the message says).
+    """
+    undo = apply(rp.plan, store, rp.meta())
+    if rp.changes:
+        settle_ledger(ledger or Ledger(), rp.agents, rp.backup.id, env)
+    return undo
+
+
+def settle_ledger(ledger: Ledger, agents: Iterable[str], backup_id: str,
+                  env: Mapping[str, str] | None = None) -> None:
+    """After files were put back: each agent is recorded as holding the capit key its files hold now
+    (matched by masked form among its earlier installs), or none."""
+    from capit_tui import agents as agents_mod
+
+    for name in agents:
+        try:
+            agent = agents_mod.get(name, env)
+            held = agent.installed_key() if agent.support == "file" else None
+        except Exception:  # noqa: BLE001 - an unknown agent or a file that does not parse holds no known key
+            held = None
+        ledger.record_restore(name, held.masked if held is not None else None, backup_id)
