@@ -10,8 +10,7 @@ from decimal import Decimal
 
 from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage
 from capit_tui.cli.output import confirm_or_stop, err, info, out
-from capit_tui.core.keys import Configured, clean_name, configured_platforms, default_name, issue_key, \
-    reset_for_new_key
+from capit_tui.core.keys import Configured, clean_name, configured_platforms, default_name, issue_key, reset_for_new_key
 from capit_tui.core.model import UNSET, Budget
 from capit_tui.core.money import format_usd
 from capit_tui.core.redact import mask

@@ -8,7 +8,6 @@ that agent, matched by the masked form). Restoring lives in `core/restore.py`.
 
 from __future__ import annotations
 
-
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +77,8 @@ def agent_status(agent: Agent, current: Mapping[str, Install]) -> AgentStatus:
     except Exception:  # noqa: BLE001 - a file that does not parse only means "no key known"
         k = None
     held = current.get(agent.name)
-    capit = held if (k is not None and held is not None and held.masked == k.masked and held.key_id and not held.revoked) else None
+    matches = k is not None and held is not None and held.masked == k.masked and bool(held.key_id) and not held.revoked
+    capit = held if matches else None
     try:
         cdir: Path | None = agent.config_dir()
     except NotImplementedError:

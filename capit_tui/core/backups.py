@@ -4,8 +4,6 @@ interrupted and is ignored (and pruned), so a crash never leaves a half backup t
 
 from __future__ import annotations
 
-from capit_tui.errors import CapitError
-
 import hashlib
 import json
 import os
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
+from capit_tui.errors import CapitError
 
 MANIFEST = "manifest.json"
 

@@ -151,7 +151,8 @@ def plan_edits(edits: Iterable[tuple[str, Any]], secrets: Iterable[str] = ()) ->
             try:
                 doc = load(text, edit.fmt, filename=str(path))
             except ParseError as exc:
-                raise PlanError(f"{exc}. capit-tui will not edit a file it cannot parse. Nothing was changed.") from None
+                raise PlanError(f"{exc}. capit-tui will not edit a file it cannot parse. "
+                                "Nothing was changed.") from None
             except UnsafeEdit as exc:
                 raise PlanError(f"{path}: {exc} Nothing was changed.") from None
             change = FileChange(agent, path, target, before, before, file_mode(target), False, list(secret_list))

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from capit_tui.errors import CapitError
-
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -21,10 +19,11 @@ from typing import Any, Callable
 from capit_tui.agents.base import Agent, Endpoint
 from capit_tui.core.backups import Backup, BackupStore
 from capit_tui.core.changes import ApplyError, Plan, PlanError, StaleError, apply, plan_edits
+from capit_tui.core.keys import Configured, default_name
 from capit_tui.core.ledger import Install, Ledger, now_iso
 from capit_tui.core.model import IssuedKey
 from capit_tui.core.redact import mask, placeholder_like
-from capit_tui.core.keys import Configured, default_name
+from capit_tui.errors import CapitError
 
 
 class InstallError(CapitError):
@@ -82,7 +81,7 @@ def preview(c: Configured, agents: list[Agent], *, name: str | None = None, mode
     openai_base, anthropic_base = p.openai_base_url, p.anthropic_base_url
     placeholder = placeholder_for(c.config.kind)
     pv = Preview(c, openai_base, anthropic_base, model, [], [], {}, Plan([]), placeholder)
-    edits = []
+    edits: list[tuple[str, Any]] = []
     for a in agents:
         pv.key_names[a.name] = key_name(a.name, name, today)
         if a.support != "file":
@@ -122,7 +121,7 @@ async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,
             raise InstallError(f"Issuing the key for {a.title} failed: {exc}{undone} No file was changed.") from None
 
         secrets = [k.secret for k in issued.values()]
-        edits = []
+        edits: list[tuple[str, Any]] = []
         for a in pv.agents:
             edits.extend((a.name, e) for e in a.plan_install(pv.endpoint(issued[a.name].secret)))
         backup = None
@@ -181,4 +180,5 @@ async def _revoke(p: Any, issued: dict[str, IssuedKey]) -> str:
         return (f" The key{'s' if len(failed) > 1 else ''} {', '.join(failed)} could not be revoked; "
                 "revoke with `capit-tui keys revoke NAME`.")
     names = ", ".join(k.key.name for k in issued.values())
-    return f" The key{'s' if len(issued) > 1 else ''} just issued ({names}) {'were' if len(issued) > 1 else 'was'} revoked."
+    many = len(issued) > 1
+    return f" The key{'s' if many else ''} just issued ({names}) {'were' if many else 'was'} revoked."

@@ -100,7 +100,7 @@ async def list_keys_on(opened: list[Any]) -> Listing:
 
     results = await asyncio.gather(*(one(p) for p in opened))
     listing = Listing([], {})
-    for p, (keys, err, n) in zip(opened, results):
+    for p, (keys, err, n) in zip(opened, results, strict=True):
         listing.keys.extend(keys)
         listing.requests += n
         if err is not None:

@@ -10,6 +10,7 @@ from typing import Any
 from capit_tui.core.money import format_usd, percent, to_json_number
 from capit_tui.core.redact import mask
 
+
 class _Unset:
     def __repr__(self) -> str:
         return "UNSET"

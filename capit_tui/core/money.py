@@ -5,10 +5,10 @@ Never float for money: a cap of $0.29 must stay $0.29, not 0.28999999999999998.
 
 from __future__ import annotations
 
-from capit_tui.errors import CapitError
-
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from capit_tui.errors import CapitError
 
 MAX_CAP = Decimal("100000")
 CENT = Decimal("0.01")

@@ -8,8 +8,6 @@ stored before the check passes. No Textual and no printing here; every error is 
 
 from __future__ import annotations
 
-from capit_tui.errors import CapitError
-
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,11 +15,12 @@ from typing import Any
 
 from capit_tui.core import settings as settings_mod
 from capit_tui.core import vault
-from capit_tui.core.model import Balance, KeyInfo
 from capit_tui.core.keys import Configured
+from capit_tui.core.model import Balance, KeyInfo
 from capit_tui.core.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Settings
 from capit_tui.core.text import display_url as display_url  # re-exported until the TUI imports core.text
 from capit_tui.core.text import tilde as tilde
+from capit_tui.errors import CapitError
 
 KIND_TITLES = {"openrouter": "OpenRouter-compatible", "oneapi": "one-api / new-api gateway"}
 TITLES = {"openrouter": "OpenRouter", "aihubmix": "AIHubMix"}

@@ -15,8 +15,6 @@ quota_per_usd = 500000
 
 from __future__ import annotations
 
-from capit_tui.errors import CapitError
-
 import os
 import re
 import tomllib
@@ -28,6 +26,7 @@ import tomli_w
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 from capit_tui.core.model import RESETS
+from capit_tui.errors import CapitError
 
 APP = "capit-tui"
 KINDS = ("openrouter", "oneapi")
@@ -172,7 +171,8 @@ def save(s: Settings, path: Path | None = None) -> Path:
     doc: dict[str, Any] = {
         "defaults": {
             "reset": s.default_reset or "never",
-            "refresh_interval": int(s.refresh_interval) if float(s.refresh_interval).is_integer() else s.refresh_interval,
+            "refresh_interval": (int(s.refresh_interval) if float(s.refresh_interval).is_integer()
+                                 else s.refresh_interval),
         }
     }
     plats: dict[str, Any] = {}

@@ -8,8 +8,6 @@ Lookup order for a platform's management key:
 
 from __future__ import annotations
 
-from capit_tui.errors import CapitError
-
 import os
 import tomllib
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ import tomli_w
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 from capit_tui.core.settings import config_dir, env_prefix
+from capit_tui.errors import CapitError
 
 SERVICE = "capit-tui"
 

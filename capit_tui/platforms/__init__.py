@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # keep `import capit_tui.platforms` cheap: httpx loads with an adapter
-    from capit_tui.platforms.base import Platform
     from capit_tui.core.settings import PlatformConfig
+    from capit_tui.platforms.base import Platform
 
 
 def adapter_class(kind: str) -> "type[Platform]":
@@ -28,5 +28,5 @@ def make_platform(cfg: "PlatformConfig", management_key: str, **kwargs: Any) -> 
         kwargs = {"quota_per_usd": cfg.quota_per_usd or 500_000, "user_id": cfg.user_id, **kwargs}
     p = cls(cfg.name, cfg.base_url, management_key, **kwargs)
     if cfg.manage_url:
-        p.manage_url = cfg.manage_url  # type: ignore[misc]
+        p.manage_url = cfg.manage_url
     return p

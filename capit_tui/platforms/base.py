@@ -20,11 +20,9 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from capit_tui.errors import CapitError
-
 from capit_tui.core.model import RESETS, UNSET, Balance, CappedKey, IssuedKey, KeyInfo
 from capit_tui.core.redact import redact
-
+from capit_tui.errors import CapitError
 
 T = TypeVar("T")
 
@@ -125,6 +123,7 @@ class RetryPolicy:
         return d * (0.75 + random.random() * 0.5)
 
 
+DEFAULT_RETRY = RetryPolicy()
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 TIMEOUT_ENV = "CAPIT_HTTP_TIMEOUT"
 
@@ -152,8 +151,8 @@ def retry_after_seconds(resp: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
     from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
@@ -193,7 +192,7 @@ class Platform(ABC):
 
     def __init__(self, name: str, base_url: str, management_key: str, *,
                  timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy = RetryPolicy(),
+                 retry: RetryPolicy = DEFAULT_RETRY,
                  transport: httpx.AsyncBaseTransport | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.name = name

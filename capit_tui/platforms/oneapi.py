@@ -32,7 +32,9 @@ import httpx
 
 from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo, parse_time
 from capit_tui.core.money import format_usd, to_decimal
+from capit_tui.core.redact import mask, redact
 from capit_tui.platforms.base import (
+    DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
     UNSET,
     AuthRejected,
@@ -45,11 +47,9 @@ from capit_tui.platforms.base import (
     Platform,
     PlatformError,
     RetryPolicy,
-    Unsupported,
     _error_message,
     _what,
 )
-from capit_tui.core.redact import mask, redact
 
 AIHUBMIX_PRESET = {"kind": "oneapi", "base_url": "https://aihubmix.com", "quota_per_usd": 500000}
 """AIHubMix: a one-api gateway; 500 000 quota units = $1 on every AIHubMix docs page."""
@@ -78,7 +78,7 @@ class OneApiPlatform(Platform):
 
     def __init__(self, name: str, base_url: str, management_key: str, *,
                  timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-                 retry: RetryPolicy = RetryPolicy(),
+                 retry: RetryPolicy = DEFAULT_RETRY,
                  transport: httpx.AsyncBaseTransport | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  quota_per_usd: int = 500_000,
@@ -100,7 +100,7 @@ class OneApiPlatform(Platform):
         self._anthropic = anthropic if anthropic is not None else (self._is_aihubmix or self.user_id is not None)
         if not self._is_aihubmix:
             # one-api's web UI has its "Generate system access token" button on /setting.
-            self.manage_url = f"{base}/setting"  # type: ignore[misc]
+            self.manage_url = f"{base}/setting"
         super().__init__(name, base, management_key, timeout=timeout, retry=retry,
                          transport=transport, sleep=sleep)
 
@@ -304,7 +304,7 @@ class OneApiPlatform(Platform):
                 "p": p, "size": PAGE_SIZE, "page_size": PAGE_SIZE, "num": PAGE_SIZE})
             items, total, served = self._page(data, "listing keys")
             ids = [str(t["id"]) for t in items]
-            new = [t for t, i in zip(items, ids) if i not in seen]
+            new = [t for t, i in zip(items, ids, strict=True) if i not in seen]
             for t in new:
                 seen[str(t["id"])] = t
             if not items or not new:

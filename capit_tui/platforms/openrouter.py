@@ -125,7 +125,7 @@ class OpenRouterPlatform(Platform):
             batch = list(range(next_page, next_page + self.page_parallelism))
             next_page += self.page_parallelism
             fetched = await gather_all(self._page(workspace_id, p) for p in batch)
-            for p, items in zip(batch, fetched):
+            for p, items in zip(batch, fetched, strict=True):
                 pages[p] = items
                 if len(items) < PAGE_SIZE and (done_at is None or p < done_at):
                     done_at = p
