@@ -164,7 +164,8 @@ def check_restored(original: dict[Path, bytes]) -> None:
 
 def in_process(home: Path, runs: int, warmup: int) -> dict[str, list[float]]:
     from capit_tui import agents as agents_mod
-    from capit_tui.core.agent_status import agent_statuses, installed_secrets, restore_apply, restore_preview
+    from capit_tui.core.agent_status import agent_statuses, installed_secrets
+    from capit_tui.core.restore import restore_apply, restore_preview
     from capit_tui.core.backups import BackupStore
     from capit_tui.core.install import execute, preview
     from capit_tui.core.ledger import Ledger

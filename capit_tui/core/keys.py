@@ -4,7 +4,9 @@ disable/enable and re-cap. No printing and no Textual here: the front ends word 
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -87,16 +89,19 @@ async def list_all_keys(platforms: list[Configured], **open_kwargs: Any) -> List
 
 async def list_keys_on(opened: list[Any]) -> Listing:
     """The same over adapters the caller keeps open (the TUI keeps one client per platform)."""
-    import asyncio
-
-    from capit_tui.platforms.base import PlatformError
+    from capit_tui.platforms.base import NetworkError, PlatformError
 
     async def one(p: Any) -> tuple[list[CappedKey], Exception | None, int]:
         before = p.requests_sent
+        limit = listing_deadline()
         try:
-            return await p.list_keys(), None, p.requests_sent - before
+            async with asyncio.timeout(limit):
+                return await p.list_keys(), None, p.requests_sent - before
         except PlatformError as exc:
             return [], exc, p.requests_sent - before
+        except TimeoutError:
+            return [], NetworkError(f"{p.name} did not finish listing its keys within {limit:.0f} s; it may be "
+                                    "overloaded or sending endless pages.", platform=p.name), p.requests_sent - before
 
     results = await asyncio.gather(*(one(p) for p in opened))
     listing = Listing([], {})
@@ -107,6 +112,14 @@ async def list_keys_on(opened: list[Any]) -> Listing:
             listing.errors[p.name] = err
     listing.keys.sort(key=sort_key)
     return listing
+
+
+def listing_deadline() -> float:
+    """How long listing one platform's keys may take in all: 120 s, or 6 requests' worth when
+    CAPIT_HTTP_TIMEOUT is set (a user who lowers the timeout wants a quicker answer)."""
+    from capit_tui.platforms.base import TIMEOUT_ENV, request_deadline
+
+    return 6 * request_deadline() if os.environ.get(TIMEOUT_ENV, "").strip() else 120.0
 
 
 def sort_key(k: CappedKey) -> tuple:

@@ -9,6 +9,7 @@ from typing import Any
 
 from capit_tui.core.money import format_usd, percent, to_json_number
 from capit_tui.core.redact import mask
+from capit_tui.core.text import clean_text
 
 
 class _Unset:
@@ -107,6 +108,15 @@ class CappedKey:
     workspace_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # Every string here came from a platform: cleaned once, so no front end can print an escape.
+        for name in ("platform", "id", "name", "label", "limit_reset", "workspace_id"):
+            value = getattr(self, name)
+            if value is not None:
+                cleaned = clean_text(value, 200)
+                if cleaned != value:
+                    object.__setattr__(self, name, cleaned)
+
     @property
     def budget(self) -> Budget:
         return Budget(self.limit, self.limit_reset)
@@ -186,6 +196,9 @@ class KeyInfo:
     label: str = ""
     limit: Decimal | None = None
     usage: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", clean_text(self.label, 200))  # the platform's text, cleaned once
 
 
 @dataclass(frozen=True)

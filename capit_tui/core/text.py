@@ -52,6 +52,14 @@ def has_control(text: str) -> bool:
     return any(is_control(ch) for ch in text)
 
 
+def clean_text(text: object, limit: int = 500) -> str:
+    """Text from outside (a platform's reply, a server's error) made safe for any terminal: control and
+    format characters (ESC, OSC, C1, bidi overrides) become '?', line breaks and tabs a space, and
+    anything past `limit` characters is cut with '…'. The one place platform text is cleaned."""
+    s = "".join(" " if ch in "\t\n\r" else ("?" if is_control(ch) else ch) for ch in str(text))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
 def display_name(name: str, width: int | None = None) -> str:
     """A name safe to print in a terminal: control characters shown as '?', long names cut with '…'."""
     shown = "".join("?" if is_control(ch) else ch for ch in name)

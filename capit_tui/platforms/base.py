@@ -22,6 +22,7 @@ import httpx
 
 from capit_tui.core.model import RESETS, UNSET, Balance, CappedKey, IssuedKey, KeyInfo
 from capit_tui.core.redact import redact
+from capit_tui.core.text import clean_text
 from capit_tui.errors import CapitError
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class PlatformError(CapitError):
     status: int | None = None
 
     def __init__(self, message: str, *, platform: str = "", status: int | None = None):
-        super().__init__(redact(message))
+        super().__init__(clean_text(redact(message), 600))  # it may quote the platform: cleaned here, once
         self.platform = platform
         if status is not None:
             self.status = status
@@ -143,6 +144,22 @@ def default_timeout() -> httpx.Timeout:
     return DEFAULT_TIMEOUT
 
 
+MAX_BODY = 4 * 1024 * 1024
+"""The most a platform may send in one reply (a page of 100 keys is about 40 KB)."""
+DEFAULT_DEADLINE = 30.0
+
+
+def request_deadline() -> float:
+    """Seconds one request may take from sending to the last byte of its reply (not just between
+    bytes): CAPIT_HTTP_TIMEOUT when set, else 30 s. A server that trickles its reply is cut off here."""
+    t = default_timeout()
+    return DEFAULT_DEADLINE if t is DEFAULT_TIMEOUT else float(t.read or DEFAULT_DEADLINE)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def retry_after_seconds(resp: httpx.Response) -> float | None:
     value = resp.headers.get("retry-after")
     if not value:
@@ -202,6 +219,7 @@ class Platform(ABC):
         self._sleep = sleep
         self.requests_sent = 0
         self._timeout = default_timeout() if timeout is DEFAULT_TIMEOUT else timeout
+        self._deadline = request_deadline() if timeout is DEFAULT_TIMEOUT else _seconds(timeout)
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
 
@@ -280,7 +298,11 @@ class Platform(ABC):
         while True:
             try:
                 self.requests_sent += 1
-                resp = await self._client.request(method, path, params=params, json=json_body)
+                resp = await self._bounded(method, path, params, json_body)
+            except _TooLarge:
+                raise MalformedResponse(
+                    f"{self.name} sent more than {MAX_BODY // (1024 * 1024)} MB in reply to {_what(method, path)}; "
+                    "capit-tui stopped reading it.", platform=self.name) from None
             except httpx.TimeoutException as exc:
                 err: PlatformError = NetworkError(
                     f"{self.name} did not answer in time ({_what(method, path)}). "
@@ -322,6 +344,27 @@ class Platform(ABC):
             if resp.status_code >= 500 and not idempotent and method == "POST":
                 raise self._uncertain(method, idempotent, err)
             raise err
+
+    async def _bounded(self, method: str, path: str, params: dict[str, Any] | None, json_body: Any) -> httpx.Response:
+        """One request whose whole reply must arrive within the deadline and within MAX_BODY bytes
+        (decoded, so a compressed bomb counts at its real size)."""
+        request = self._client.build_request(method, path, params=params, json=json_body)
+        try:
+            async with asyncio.timeout(self._deadline):
+                resp = await self._client.send(request, stream=True)
+                try:
+                    body = bytearray()
+                    async for chunk in resp.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_BODY:
+                            raise _TooLarge
+                finally:
+                    await resp.aclose()
+        except TimeoutError:
+            raise httpx.ReadTimeout("the whole reply did not arrive in time", request=request) from None
+        headers = [(k, v) for k, v in resp.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(resp.status_code, headers=headers, content=bytes(body), request=request)
 
     def _uncertain(self, method: str, idempotent: bool, err: PlatformError) -> PlatformError:
         if method != "POST" or idempotent:
@@ -381,6 +424,14 @@ async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:
             first = first.exceptions[0]
         raise first from None
     return [t.result() for t in tasks]
+
+
+def _seconds(timeout: httpx.Timeout | float) -> float:
+    """The longest phase of a timeout, as the deadline for a whole request (at least 1 s)."""
+    if isinstance(timeout, httpx.Timeout):
+        phases = [s for s in (timeout.connect, timeout.read, timeout.write, timeout.pool) if s]
+        return max(phases, default=DEFAULT_DEADLINE) * 2
+    return max(1.0, float(timeout) * 2)
 
 
 def _what(method: str, path: str) -> str:

@@ -30,6 +30,7 @@ from capit_tui.platforms.base import (
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 PAGE_SIZE = 100
+MAX_PAGES = 2_000  # 200 000 keys: past that a server is sending endless pages
 
 
 class OpenRouterPlatform(Platform):
@@ -86,7 +87,7 @@ class OpenRouterPlatform(Platform):
         """Workspace ids the key can see; [None] (the default workspace) when the server has none."""
         ids: list[str | None] = []
         offset = 0
-        while True:
+        for _ in range(MAX_PAGES):
             try:
                 resp = await self._send("GET", "/workspaces", params={"offset": offset, "limit": 100})
             except NotFound:
@@ -99,8 +100,9 @@ class OpenRouterPlatform(Platform):
             total = body.get("total_count")
             offset += len(items)
             if not items or len(items) < 100 or (isinstance(total, int) and offset >= total):
-                break
-        return ids or [None]
+                return ids or [None]
+        raise MalformedResponse(f"{self.name} kept sending pages of workspaces; capit-tui stopped listing them.",
+                                platform=self.name)
 
     async def list_keys(self) -> list[CappedKey]:
         workspaces = await self.list_workspaces()
@@ -121,7 +123,13 @@ class OpenRouterPlatform(Platform):
         pages: dict[int, list[CappedKey]] = {}
         next_page = 0
         done_at: int | None = None
+        ids_seen: set[str] = set()
         while done_at is None:
+            if next_page >= MAX_PAGES:
+                raise MalformedResponse(
+                    f"{self.name} kept sending full pages of keys past {MAX_PAGES * PAGE_SIZE:,}; capit-tui "
+                    "stopped listing. No account should hold that many keys: check the base URL.",
+                    platform=self.name)
             batch = list(range(next_page, next_page + self.page_parallelism))
             next_page += self.page_parallelism
             fetched = await gather_all(self._page(workspace_id, p) for p in batch)
@@ -129,6 +137,11 @@ class OpenRouterPlatform(Platform):
                 pages[p] = items
                 if len(items) < PAGE_SIZE and (done_at is None or p < done_at):
                     done_at = p
+                if done_at is None and items and all(k.id in ids_seen for k in items):
+                    raise MalformedResponse(
+                        f"{self.name} sent the same keys again for offset {p * PAGE_SIZE} (it ignores paging); "
+                        "capit-tui stopped listing.", platform=self.name)
+                ids_seen.update(k.id for k in items)
         keys: list[CappedKey] = []
         seen: set[str] = set()
         for p in range(done_at + 1):

@@ -1,0 +1,33 @@
+"""Text from a platform is cleaned once, in the core, before any front end can print it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from capit_tui.core.model import CappedKey, KeyInfo
+from capit_tui.core.text import clean_text
+from capit_tui.platforms.base import BadRequest
+
+HOSTILE = "a\x1b]52;c;ZXZpbA==\x07b\x1b[2Jc\x9bd\u202ee\r\nf\tg"
+
+
+def test_clean_text_replaces_every_control_and_bounds_length():
+    cleaned = clean_text(HOSTILE)
+    assert "\x1b" not in cleaned and "\x07" not in cleaned and "\x9b" not in cleaned and "\u202e" not in cleaned
+    assert cleaned == "a?]52;c;ZXZpbA==?b?[2Jc?d?e  f g"
+    assert clean_text("x" * 1000, 10) == "x" * 9 + "…"
+    assert clean_text("plain name [b]kept[/b]") == "plain name [b]kept[/b]"  # markup is the TUI's to escape
+
+
+def test_every_string_of_a_key_is_clean():
+    k = CappedKey("openrouter", "ab\x1bcd", HOSTILE, label=HOSTILE, limit=Decimal(1), limit_reset="\x1b[2J",
+                  workspace_id="w\x07")
+    for value in (k.id, k.name, k.label, k.limit_reset, k.workspace_id):
+        assert value is not None and not any(ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 for ch in value)
+    assert k.limit_reset == "?[2J"
+    assert "\x1b" not in KeyInfo(True, label=HOSTILE).label
+
+
+def test_platform_errors_are_clean_and_redacted():
+    err = BadRequest(f"refused: {HOSTILE} sk-or-v1-{'a' * 64}", platform="p")
+    assert "\x1b" not in str(err) and "a" * 64 not in str(err)
