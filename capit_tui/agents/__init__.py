@@ -8,20 +8,20 @@ from capit_tui.agents.base import Agent
 
 
 def agent_classes() -> list[type[Agent]]:
+    from capit_tui.agents.aider import Aider
     from capit_tui.agents.claude import Claude
     from capit_tui.agents.cline import Cline
     from capit_tui.agents.codex import Codex
+    from capit_tui.agents.continue_ import Continue
     from capit_tui.agents.cursor import Cursor
     from capit_tui.agents.goose import Goose
+    from capit_tui.agents.hermes import Hermes
+    from capit_tui.agents.llm import Llm
+    from capit_tui.agents.openclaw import OpenClaw
     from capit_tui.agents.opencode import OpenCode
+    from capit_tui.agents.qwen import Qwen
     from capit_tui.agents.windsurf import Windsurf
     from capit_tui.agents.zed import Zed
-    from capit_tui.agents.openclaw import OpenClaw
-    from capit_tui.agents.hermes import Hermes
-    from capit_tui.agents.aider import Aider
-    from capit_tui.agents.qwen import Qwen
-    from capit_tui.agents.llm import Llm
-    from capit_tui.agents.continue_ import Continue
 
     classes: list[type[Agent]] = [Claude, Cursor, Windsurf, OpenCode, Codex, Goose, Zed, Cline,
                                   OpenClaw, Hermes, Aider, Qwen, Llm, Continue]

@@ -29,6 +29,7 @@ class Cline(Agent):
         return [
             "Open the Cline panel in VS Code → the gear icon (Settings).",
             "Set API Provider to \"OpenRouter\" and paste the key shown above.",
-            f"If you use a gateway other than openrouter.ai, tick \"Use custom base URL\" and enter {ep.openai_base_url}.",
+            "If you use a gateway other than openrouter.ai, tick \"Use custom base URL\" "
+            f"and enter {ep.openai_base_url}.",
             "Choose a model and click Done.",
         ]

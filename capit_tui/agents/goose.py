@@ -27,6 +27,7 @@ class Goose(Agent):
             "Run `goose configure` → Configure Providers → OpenRouter.",
             "Paste the key shown above when it asks for OPENROUTER_API_KEY (it goes to your OS keyring).",
             f"Choose the model {model}.",
-            f"For a gateway other than openrouter.ai, set OPENROUTER_HOST to {ep.openai_base_url.removesuffix('/api/v1')} "
+            "For a gateway other than openrouter.ai, set OPENROUTER_HOST to "
+            f"{ep.openai_base_url.removesuffix('/api/v1')} "
             "in Goose's environment.",
         ]

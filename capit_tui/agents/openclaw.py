@@ -99,9 +99,9 @@ class OpenClaw(Agent):
             model = f"openrouter/{self.default_model}"
         if model is not None:
             # `model` may be a bare string ("provider/model") in hand-written configs.
-            path = ("agents", "defaults", "model") if isinstance(current, str) else (
+            model_path = ("agents", "defaults", "model") if isinstance(current, str) else (
                 "agents", "defaults", "model", "primary")
-            sets.append((path, model))
+            sets.append((model_path, model))
 
         base_path = ("models", "providers", "openrouter", "baseUrl")
         existing_base = doc.get(base_path) if doc is not None else None

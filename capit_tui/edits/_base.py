@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from capit_tui.errors import CapitError
-
 import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+
+from capit_tui.errors import CapitError
 
 Scalar = str | int | float | bool | None
 
@@ -180,9 +180,10 @@ def with_deleted(data: dict, path: tuple[str, ...]) -> dict:
     out = copy.deepcopy(data)
     node = out
     for key in path[:-1]:
-        node = node.get(key)
-        if not isinstance(node, dict):
+        nxt = node.get(key)
+        if not isinstance(nxt, dict):
             return out
+        node = nxt
     node.pop(path[-1], None)
     return out
 

@@ -47,6 +47,14 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 _BARE_SAFE = re.compile(r"[\w\-.,:/+@%=~^]*\Z")
 
 
+def _always(regex: re.Pattern[str], text: str, pos: int) -> re.Match[str]:
+    """`regex.match(text, pos)` where the pattern cannot fail there (it matches the empty string, or the
+    caller has already checked the text it starts with)."""
+    m = regex.match(text, pos)
+    assert m is not None
+    return m
+
+
 def _decode(regex: re.Pattern, s: str) -> str:
     return regex.sub(lambda m: codecs.decode(m.group(0), "unicode-escape"), s)
 
@@ -74,7 +82,7 @@ def _parse(text: str, filename: str) -> list[_Entry]:
 
     while pos < n:
         start = pos
-        i = _WS.match(text, pos).end()
+        i = _always(_WS, text, pos).end()
         m = _EOL.match(text, i)
         if (m and m.end() > i) or i == n:  # blank line
             end = m.end() if m else n
@@ -82,8 +90,8 @@ def _parse(text: str, filename: str) -> list[_Entry]:
             pos = end
             continue
         if text[i] == "#":
-            m = _COMMENT.match(text, i)
-            e = _EOL.match(text, m.end())
+            m = _always(_COMMENT, text, i)
+            e = _always(_EOL, text, m.end())  # the comment runs to the end of the line
             entries.append(_Entry(start, e.end(), None))
             pos = e.end()
             continue
@@ -102,12 +110,12 @@ def _parse(text: str, filename: str) -> list[_Entry]:
             if not m:
                 raise fail(i, "a NAME=value assignment, a # comment or a blank line was expected")
             key = m.group()
-        i = _WS.match(text, m.end()).end()
+        i = _always(_WS, text, m.end()).end()
         if not text.startswith("=", i):
             if i >= n or text[i] in "\r\n":
                 raise fail(i, "'=' was expected after the name (a bare name is not an assignment)")
             raise fail(i, "'=' was expected after the name")
-        eq = _EQUAL.match(text, i)
+        eq = _always(_EQUAL, text, i)  # text[i] is "="
         i = eq.end()
         quote = ""
         if len(eq.group()) > 1 and text.startswith("#", i):  # `NAME= # comment`: empty value
@@ -123,16 +131,16 @@ def _parse(text: str, filename: str) -> list[_Entry]:
                 raise fail(i, "unterminated double-quoted value")
             value, vstart, vend, quote = _decode(_DOUBLE_ESCAPES, m.group(1)), i, m.end(), '"'
         else:
-            m = _UNQUOTED_VALUE.match(text, i)
+            m = _always(_UNQUOTED_VALUE, text, i)
             value = _INLINE_COMMENT.sub("", m.group()).rstrip()
             vstart, vend = i, i + len(value)
             i = m.end()
-        j = _COMMENT.match(text, max(i, vend)).end()
-        e = _EOL.match(text, j)
-        if not e:
+        j = _always(_COMMENT, text, max(i, vend)).end()
+        eol = _EOL.match(text, j)
+        if not eol:
             raise fail(j, "unexpected text after the closing quote")
-        entries.append(_Entry(start, e.end(), key, value, vstart, vend, quote, export))
-        pos = e.end()
+        entries.append(_Entry(start, eol.end(), key, value, vstart, vend, quote, export))
+        pos = eol.end()
     return entries
 
 

@@ -18,6 +18,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ._base import (
@@ -90,7 +91,7 @@ class _Scalar:
 class _Array:
     start: int
     end: int
-    items: list = field(default_factory=list)
+    items: list[_Node] = field(default_factory=list)
 
 
 @dataclass
@@ -99,7 +100,7 @@ class _Member:
     key_start: int
     key_end: int
     quoted: bool
-    value: object  # _Scalar | _Array | _Object
+    value: _Node
     comma: int | None = None  # offset of the comma after the value, if any
 
 
@@ -116,13 +117,20 @@ class _Object:
         return None
 
 
-def _to_py(node: object) -> object:
+_Node = _Scalar | _Array | _Object
+
+
+def _to_py(node: _Node) -> object:
     if isinstance(node, _Scalar):
         return node.value
     if isinstance(node, _Array):
         return [_to_py(n) for n in node.items]
-    out: dict = {}
-    for m in node.members:  # the last occurrence of a key wins, as in JSON.parse
+    return _object_to_py(node)
+
+
+def _object_to_py(obj: _Object) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for m in obj.members:  # the last occurrence of a key wins, as in JSON.parse
         out[m.key] = _to_py(m.value)
     return out
 
@@ -184,7 +192,7 @@ class _Parser:
             raise self.fail(i, f"unexpected {self._char(i)} after the end of the top-level object")
         return obj
 
-    def value(self, i: int, depth: int):
+    def value(self, i: int, depth: int) -> tuple[_Node, int]:
         if i >= self.n:
             raise self.fail(i, "unexpected end of file: a value was expected")
         if depth > MAX_DEPTH:
@@ -212,7 +220,7 @@ class _Parser:
             raise self.fail(i, "unexpected word: a value was expected (strings need quotes)")
         raise self.fail(i, f"unexpected character {self._char(i)}: a value was expected")
 
-    def number(self, i: int):
+    def number(self, i: int) -> tuple[_Scalar, int]:
         rx = _JSON5_NUMBER if self.j5 else _JSON_NUMBER
         m = rx.match(self.t, i)
         if not m or m.end() == i:
@@ -317,7 +325,7 @@ class _Parser:
             raise self.fail(j, "escapes in unquoted keys are not supported")
         return t[i:j], j
 
-    def object(self, i: int, depth: int):
+    def object(self, i: int, depth: int) -> tuple[_Object, int]:
         t, n = self.t, self.n
         obj = _Object(i, i)
         i = self.skip(i + 1)
@@ -362,7 +370,7 @@ class _Parser:
                 raise self.fail(i, "unexpected end of file: '}' was expected")
             raise self.fail(i, f"unexpected {self._char(i)}: ',' or '}}' was expected")
 
-    def array(self, i: int, depth: int):
+    def array(self, i: int, depth: int) -> tuple[_Array, int]:
         t, n = self.t, self.n
         arr = _Array(i, i)
         i = self.skip(i + 1)
@@ -390,13 +398,13 @@ class _Parser:
             raise self.fail(i, f"unexpected {self._char(i)}: ',' or ']' was expected")
 
 
-def _walk_objects(obj: _Object, depth: int = 1):
+def _walk_objects(obj: _Object, depth: int = 1) -> Iterator[tuple[_Object, int]]:
     yield obj, depth
     for m in obj.members:
         yield from _walk_node(m.value, depth + 1)
 
 
-def _walk_node(node, depth):
+def _walk_node(node: _Node, depth: int) -> Iterator[tuple[_Object, int]]:
     if isinstance(node, _Object):
         yield from _walk_objects(node, depth)
     elif isinstance(node, _Array):
@@ -422,7 +430,7 @@ class JSONDocument(Document):
     def _set_body(self, body: str) -> None:
         self._body = body
         self._root = self._parse(body)
-        self._data = _to_py(self._root) if self._root is not None else {}
+        self._data = _object_to_py(self._root) if self._root is not None else {}
 
     def dumps(self) -> str:
         return self._bom + self._body
@@ -550,7 +558,7 @@ class JSONDocument(Document):
             raise UnsafeEdit(
                 f"capit-tui cannot edit {self.filename} safely: the edit would not parse ({exc.reason})"
             ) from None
-        data = _to_py(root) if root is not None else {}
+        data = _object_to_py(root) if root is not None else {}
         if not same(data, expected):
             raise UnsafeEdit(f"capit-tui cannot edit {self.filename} safely: the edit would change other values")
         self._body = new_body
@@ -650,10 +658,10 @@ class JSONDocument(Document):
                 while body[p - 1] in " \t":
                     p -= 1
                 return [(p, p, " " + text)]
-            last = obj.members[-1]
-            if last.comma is not None:
-                return [(last.comma + 1, last.comma + 1, space + text + ",")]
-            return [(last.value.end, last.value.end, "," + space + text)]
+            tail = obj.members[-1]
+            if tail.comma is not None:
+                return [(tail.comma + 1, tail.comma + 1, space + text + ",")]
+            return [(tail.value.end, tail.value.end, "," + space + text)]
 
         # multi-line object: a new line before the closing brace, indented like the last member
         last = obj.members[-1] if obj.members else None
@@ -688,7 +696,7 @@ class JSONDocument(Document):
         try:
             # Remove every occurrence of the key (duplicates included), one splice at a time.
             while True:
-                obj = self._root
+                obj: _Node | None = self._root
                 for key in path[:-1]:
                     m = obj.last(key) if isinstance(obj, _Object) else None
                     obj = m.value if m is not None else None

@@ -35,6 +35,7 @@ from ._base import (
     Document,
     ParseError,
     PathError,
+    Scalar,
     UnsafeEdit,
     after_line,
     check_path,
@@ -130,7 +131,7 @@ def _reads_back(text: str, value: object, *, flow: bool, as_key: bool) -> bool:
     return True
 
 
-def render_scalar(value: object, style: str | None = None, *, flow: bool = False, as_key: bool = False) -> str:
+def render_scalar(value: Scalar, style: str | None = None, *, flow: bool = False, as_key: bool = False) -> str:
     """YAML text for a scalar; strings keep `style` ('"', "'" or plain) when the value allows it."""
     if not isinstance(value, str):
         if value is None:
