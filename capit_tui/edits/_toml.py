@@ -190,6 +190,8 @@ class TOMLDocument(Document):
         key = path[-1]
         if key in container:
             old = container.item(key) if hasattr(container, "item") else None
+            if isinstance(old, OutOfOrderTableProxy):
+                raise self._refuse(f"{dotted(path)} is a table split across the file")
             lines = old.as_string().count("\n") + 1 if old is not None else 1
             container[key] = value
             self._finish(doc, expected, max_removed=lines)
@@ -256,6 +258,8 @@ class TOMLDocument(Document):
         if not isinstance(container, dict | OutOfOrderTableProxy):
             raise PathError(f"cannot delete {dotted(path)} in {self.filename}")
         item = container.item(path[-1]) if hasattr(container, "item") else None
+        if isinstance(item, OutOfOrderTableProxy):
+            raise self._refuse(f"{dotted(path)} is a table split across the file")
         text = item.as_string() if item is not None else ""
         del container[path[-1]]
         # An implicit table (`[a.b]` alone defines `a`) vanishes with its last sub-table.
