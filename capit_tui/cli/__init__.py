@@ -84,12 +84,20 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
             return 0
         ns = main_parser().parse_args(args)
         return _handler(ns.verb, ns.action)(ns)
-    if first.startswith("-"):
-        main_parser().parse_args(args)  # reports the unknown option
-        raise UsageError(f"unknown option {first}")
+    if first.startswith("-"):  # options before the platform: an issue, or a mistake main_parser names
+        try:
+            ns = issue_parser().parse_intermixed_args(args)
+        except UsageError:
+            ns = None
+        if ns is None or ns.platform in VERBS:
+            main_parser().parse_args(args)  # reports the unknown option
+            raise UsageError(f"unknown option {first}")
+        from capit_tui.cli.issue import cmd_issue
+
+        return cmd_issue(ns)
     from capit_tui.cli.issue import cmd_issue
 
-    return cmd_issue(issue_parser().parse_args(args))
+    return cmd_issue(issue_parser().parse_intermixed_args(args))  # options may come before the cap
 
 
 def _handler(verb: str, action: str) -> Callable[[argparse.Namespace], int]:

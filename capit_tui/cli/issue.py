@@ -10,7 +10,15 @@ from decimal import Decimal
 
 from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage
 from capit_tui.cli.output import confirm_or_stop, err, info, out
-from capit_tui.core.keys import Configured, clean_name, configured_platforms, default_name, issue_key, reset_for_new_key
+from capit_tui.core.keys import (
+    Configured,
+    ServiceError,
+    clean_name,
+    configured_platforms,
+    default_name,
+    issue_key,
+    reset_for_new_key,
+)
 from capit_tui.core.model import UNSET, Budget
 from capit_tui.core.money import format_usd
 from capit_tui.core.redact import mask
@@ -30,8 +38,11 @@ def cmd_issue(ns: argparse.Namespace) -> int:
             raise UsageError(f"give a cap in dollars, e.g. `capit-tui {ns.platform} 5.00`")
         limit = parse_cap_or_usage(ns.cap, no_cap="use --no-cap")
     asked = parse_reset_or_usage(ns.reset) if ns.reset is not None else UNSET
-    name = clean_name(ns.name) if ns.name is not None else default_name()
-    ns.name = clean_name(ns.name) if ns.name is not None else None
+    try:
+        ns.name = clean_name(ns.name) if ns.name is not None else None
+    except ServiceError as exc:  # a bad name is typed wrong, like a bad cap: a usage error
+        raise UsageError(str(exc).rstrip(".")) from None
+    name = ns.name or default_name()
     (c,) = configured_platforms(s, ns.platform)
     try:
         reset = reset_for_new_key(c, asked, s.default_reset)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 from typing import Any
 
@@ -80,5 +81,12 @@ def cmd_sandbox_serve(ns: argparse.Namespace) -> int:
         raise UsageError("--port must be between 0 and 65535")
     if ns.seed_keys < 0 or ns.latency_ms < 0:
         raise UsageError("--seed-keys and --latency-ms cannot be negative")
-    serve(port=ns.port, seed_keys=ns.seed_keys, latency_ms=ns.latency_ms, traffic=ns.traffic)
+    try:
+        serve(port=ns.port, seed_keys=ns.seed_keys, latency_ms=ns.latency_ms, traffic=ns.traffic)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            why = "is in use" if exc.errno == errno.EADDRINUSE else "needs privileges this user does not have"
+            raise CapitError(f"Port {ns.port} on 127.0.0.1 {why}: pick another with --port, "
+                             "or --port 0 for any free one.") from None
+        raise
     return 0
