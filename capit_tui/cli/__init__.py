@@ -85,6 +85,7 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
         ns = main_parser().parse_args(args)
         return _handler(ns.verb, ns.action)(ns)
     if first.startswith("-"):  # options before the platform: an issue, or a mistake main_parser names
+        ns: argparse.Namespace | None
         try:
             ns = issue_parser().parse_intermixed_args(args)
         except UsageError:
