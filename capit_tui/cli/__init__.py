@@ -82,14 +82,14 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
         if first == "help":
             print(main_parser().format_help())
             return 0
-        ns = main_parser().parse_args(args)
-        return _handler(ns.verb, ns.action)(ns)
+        verb = main_parser().parse_args(args)
+        return _handler(verb.verb, verb.action)(verb)
     if first.startswith("-"):  # options before the platform: an issue, or a mistake main_parser names
-        ns: argparse.Namespace | None
+        ns: argparse.Namespace | None = None
         try:
             ns = issue_parser().parse_intermixed_args(args)
         except UsageError:
-            ns = None
+            pass
         if ns is None or ns.platform in VERBS:
             main_parser().parse_args(args)  # reports the unknown option
             raise UsageError(f"unknown option {first}")
