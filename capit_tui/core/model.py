@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from capit_tui.core.money import format_usd, percent, to_json_number
+from capit_tui.core.money import CENT, format_usd, percent, to_json_number
 from capit_tui.core.redact import mask
 from capit_tui.core.text import clean_text
 
@@ -129,9 +129,25 @@ class CappedKey:
         usage of the reset window (lifetime usage for a cap that never resets).
         """
         if self.limit is not None and self.limit_remaining is not None:
+            if self.limit_remaining <= 0:
+                # the platform floors what remains at 0, but the last request overshoots the cap: the
+                # window's usage says by how much (a $1 key can have spent $1.20)
+                return max(self.limit - self.limit_remaining, self.window_usage)
             spent = self.limit - self.limit_remaining
             return spent if spent > 0 else Decimal(0)
         return self.window_usage
+
+    @property
+    def remaining(self) -> Decimal | None:
+        """What is left of the cap, derived from the spend as shown (rounded once, to the cent), so the
+        two shown side by side add up to the cap; negative when the key overshot it."""
+        if self.limit is None:
+            return None
+        return self.limit - self.spent.quantize(CENT, rounding=ROUND_HALF_UP)
+
+    @property
+    def over_cap(self) -> bool:
+        return self.limit is not None and self.spent > self.limit
 
     @property
     def window_usage(self) -> Decimal:
@@ -167,6 +183,7 @@ class CappedKey:
             "limit_remaining": to_json_number(self.limit_remaining),
             "spent": to_json_number(self.spent),
             "percent": to_json_number(pct),
+            "over_cap": self.over_cap,
             "usage": to_json_number(self.usage),
             "usage_daily": to_json_number(self.usage_daily),
             "usage_weekly": to_json_number(self.usage_weekly),

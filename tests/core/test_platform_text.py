@@ -31,3 +31,23 @@ def test_every_string_of_a_key_is_clean():
 def test_platform_errors_are_clean_and_redacted():
     err = BadRequest(f"refused: {HOSTILE} sk-or-v1-{'a' * 64}", platform="p")
     assert "\x1b" not in str(err) and "a" * 64 not in str(err)
+
+
+def test_spend_past_the_cap_is_shown_as_it_is():
+    # the platform floors what remains at 0; the window's usage says how far the last request went over
+    k = CappedKey("openrouter", "a", "over", limit=Decimal(1), limit_reset="daily", limit_remaining=Decimal(0),
+                  usage_daily=Decimal("1.20"))
+    assert k.spent == Decimal("1.20") and k.percent == Decimal("120.0")
+    assert k.over_cap and k.status == "capped" and k.to_json()["spent"] == 1.2 and k.to_json()["over_cap"]
+    assert k.remaining == Decimal("-0.20")
+
+
+def test_spent_and_remaining_add_up_to_the_cap_on_screen():
+    from capit_tui.core.money import format_usd
+
+    k = CappedKey("openrouter", "a", "half", limit=Decimal(50), limit_reset="monthly",
+                  limit_remaining=Decimal("24.145"), usage_monthly=Decimal("25.855"))
+    shown_spent, shown_left = format_usd(k.spent), format_usd(k.remaining)
+    assert (shown_spent, shown_left) == ("$25.86", "$24.14")
+    assert Decimal(shown_spent[1:]) + Decimal(shown_left[1:]) == k.limit
+    assert not k.over_cap
