@@ -31,10 +31,10 @@ SEED_KEYS = 40
 
 def seeded_name_pattern() -> re.Pattern[bytes]:
     """Names the sandbox gives its seeded keys (and nothing else on the screen is called)."""
-    import capit_tui.sandbox.server as sbmod
+    from capit_tui.sandbox.seeding import AGENT_NAMES, PLAIN_NAMES
 
-    plain = [re.escape(n) for n in sbmod._PLAIN_NAMES if len(n) >= 8]
-    agents = "|".join(re.escape(a) for a in sbmod._AGENT_NAMES)
+    plain = [re.escape(n) for n in PLAIN_NAMES if len(n) >= 8]
+    agents = "|".join(re.escape(a) for a in AGENT_NAMES)
     return re.compile(("(?:capit-(?:%s)-\\d{8}|%s)" % (agents, "|".join(plain))).encode())
 
 

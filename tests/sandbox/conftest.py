@@ -1,0 +1,21 @@
+"""Fixtures of the sandbox tests: a settable clock, at Sunday 2026-11-29 23:30 UTC, and a sandbox reading it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from capit_tui.sandbox import Sandbox
+from sandbox_support import Clock
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sb(clock: Clock) -> Iterator[Sandbox]:
+    with Sandbox(clock=clock) as sandbox:
+        yield sandbox
