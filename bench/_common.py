@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import re
-import resource
 import select
 import shutil
 import signal
@@ -319,8 +318,8 @@ def machine() -> dict[str, Any]:
             if line.startswith("MemTotal:"):
                 ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
                 break
-    import textual
     import httpx
+    import textual
 
     return {
         "nproc": os.cpu_count(),

@@ -28,8 +28,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (capit_tui_exe, fmt_s, isolated_env, load_note, median, require_capit_tui, run_timed,
-                     sandbox, save_results, spread, table, temp_home)
+from _common import (
+    capit_tui_exe,
+    fmt_s,
+    isolated_env,
+    load_note,
+    median,
+    require_capit_tui,
+    run_timed,
+    sandbox,
+    save_results,
+    spread,
+    table,
+    temp_home,
+)
 
 AGENTS = ("claude", "codex", "opencode")
 
@@ -165,11 +177,11 @@ def check_restored(original: dict[Path, bytes]) -> None:
 def in_process(home: Path, runs: int, warmup: int) -> dict[str, list[float]]:
     from capit_tui import agents as agents_mod
     from capit_tui.core.agent_status import agent_statuses, installed_secrets
-    from capit_tui.core.restore import restore_apply, restore_preview
     from capit_tui.core.backups import BackupStore
     from capit_tui.core.install import execute, preview
-    from capit_tui.core.ledger import Ledger
     from capit_tui.core.keys import configured_platforms
+    from capit_tui.core.ledger import Ledger
+    from capit_tui.core.restore import restore_apply, restore_preview
     from capit_tui.core.settings import data_dir, load
 
     times: dict[str, list[float]] = defaultdict(list)

@@ -144,7 +144,7 @@ def section_scale(r: dict) -> str:
     text = [f"{n_keys} keys on the sandbox, {r['latency_ms']:g} ms added to every request, "
             f"page_parallelism {r['page_parallelism']}, a ledger of {r.get('ledger_entries', 0)} installs.", "",
             md_table(["headless", "median wall", "median CPU", "requests", "lower bound"],
-                     [[f"`keys list --json`", s(cli["wall_median"]), s(cli["cpu_median"]), f"{cli['requests']:.0f}",
+                     [["`keys list --json`", s(cli["wall_median"]), s(cli["cpu_median"]), f"{cli['requests']:.0f}",
                        f"{s(r['lower_bound_s'])} ({r['pages']} pages / {r['page_parallelism']} x "
                        f"{r['latency_ms']:g} ms); {s(r['lower_bound_batches_s'])} with the /workspaces round "
                        "trip and whole batches"]]

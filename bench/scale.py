@@ -29,8 +29,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (capit_tui_exe, fmt_s, isolated_env, load_note, median, python, require_capit_tui,
-                     run_timed, sandbox, save_results, seed_ledger, spread, table, temp_home)
+from _common import (
+    capit_tui_exe,
+    fmt_s,
+    isolated_env,
+    load_note,
+    median,
+    python,
+    require_capit_tui,
+    run_timed,
+    sandbox,
+    save_results,
+    seed_ledger,
+    spread,
+    table,
+    temp_home,
+)
 
 STALL_GOAL = 0.100
 FILTER_TEXT = "ci-bot"
@@ -182,11 +196,11 @@ def _cpu() -> float:
 
 
 async def tui_child(base_url: str, key: str, n_keys: int, home: str, where: bool = False) -> dict:
-    from capit_tui.core.settings import PlatformConfig, Settings
-    from capit_tui.core.keys import Configured
-    from capit_tui.tui.app import CapitApp
-
     import urllib.request
+
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.settings import PlatformConfig, Settings
+    from capit_tui.tui.app import CapitApp
 
     def spend(hashes: list[str]) -> None:
         origin = base_url.split("/api/", 1)[0]
@@ -416,7 +430,7 @@ def main(argv: list[str] | None = None) -> dict:
          f"{fmt_s(bound)} ({pages} pages / {par} x {args.latency_ms:g} ms)"],
     ]
     if "cli_no_latency" in results:
-        rows.append([f"the same with 0 ms latency", fmt_s(results["cli_no_latency"]["wall_median"]),
+        rows.append(["the same with 0 ms latency", fmt_s(results["cli_no_latency"]["wall_median"]),
                      fmt_s(results["cli_no_latency"]["cpu_median"]), "", "(processing only)"])
     print()
     print(table(["headless", "median wall", "median CPU", "requests", "lower bound"], rows, right={1, 2, 3}))

@@ -20,8 +20,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (capit_tui_exe, fmt_s, isolated_env, load_note, median, python, require_capit_tui,
-                     run_timed, sandbox, save_results, seed_ledger, spread, strip_ansi, table, temp_home)
+from _common import (
+    capit_tui_exe,
+    fmt_s,
+    isolated_env,
+    load_note,
+    median,
+    python,
+    require_capit_tui,
+    run_timed,
+    sandbox,
+    save_results,
+    seed_ledger,
+    spread,
+    strip_ansi,
+    table,
+    temp_home,
+)
 from _pty import run_in_pty
 
 HEADLESS_GOAL = 0.2

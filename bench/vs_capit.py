@@ -16,14 +16,27 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (BENCH, capit_tui_exe, fmt_s, isolated_env, load_note, median, require_capit_tui,
-                     run_timed, sandbox, save_results, seed_ledger, spread, table, temp_home)
+from _common import (
+    BENCH,
+    capit_tui_exe,
+    fmt_s,
+    isolated_env,
+    load_note,
+    median,
+    require_capit_tui,
+    run_timed,
+    sandbox,
+    save_results,
+    seed_ledger,
+    spread,
+    table,
+    temp_home,
+)
 
 VENV = BENCH / ".venv-capit"
 CAPIT_VERSION = "0.9.0"

@@ -73,7 +73,7 @@ class RecordedRequest:
 
     def to_json(self) -> dict[str, Any]:
         """The admin view: credentials replaced by the hash of the key they carry."""
-        headers = dict(self.headers)
+        headers: dict[str, str | None] = dict(self.headers)
         for name in ("authorization", "x-api-key"):
             if name in headers:
                 headers[name] = self.key_hash

@@ -43,11 +43,11 @@ assert "".join(_PIECES) == REPLY_TEXT
 def models(sb: Sandbox, req: Request) -> Resp:
     created = int(datetime(2025, 9, 29, tzinfo=timezone.utc).timestamp())
     if "anthropic-version" in req.headers:  # Claude Code's gateway model discovery
-        data = [{"type": "model", "id": mid, "display_name": name.split(": ", 1)[-1],
-                 "created_at": "2025-09-29T00:00:00Z"} for mid, name, *_ in MODELS]
-        return json_resp(200, {"data": data, "has_more": False, "first_id": data[0]["id"],
-                               "last_id": data[-1]["id"]})
-    data = []
+        listed = [{"type": "model", "id": mid, "display_name": name.split(": ", 1)[-1],
+                   "created_at": "2025-09-29T00:00:00Z"} for mid, name, *_ in MODELS]
+        return json_resp(200, {"data": listed, "has_more": False, "first_id": listed[0]["id"],
+                               "last_id": listed[-1]["id"]})
+    data: list[dict[str, Any]] = []
     for mid, name, ctx, prompt, completion in MODELS:
         data.append({
             "id": mid, "canonical_slug": mid, "name": name, "created": created,
@@ -112,7 +112,8 @@ def _inference(sb: Sandbox, req: Request, api: str) -> Resp:
         sb.inference_calls.append((who.hash, req.path))
         gen_id = f"gen-{int(now.timestamp())}-{store.ids.getrandbits(80):020x}"
         item_id = f"msg_{store.ids.getrandbits(96):024x}"
-    model = body.get("model") if isinstance(body.get("model"), str) and body.get("model") else _DEFAULT_MODEL[api]
+    asked = body.get("model")
+    model: str = asked if isinstance(asked, str) and asked else _DEFAULT_MODEL[api]
     prompt_tokens = max(1, len(req.raw) // 4)
     completion_tokens = len(_PIECES) + 3
     ctx = _Ctx(gen_id, item_id, model, int(now.timestamp()), prompt_tokens, completion_tokens,

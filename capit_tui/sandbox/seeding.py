@@ -123,7 +123,7 @@ def traffic_loop(sb: Sandbox, stop: threading.Event) -> None:
         with store.lock:
             now = store.now()
             live = [k for k in store.keys.values()
-                    if not k.disabled and not k.expired(now) and (k.limit is None or k.remaining(now) > 0)]
+                    if not k.disabled and not k.expired(now) and (k.limit is None or (k.remaining(now) or 0) > 0)]
             if not live:
                 continue
             for key in rng.sample(live, min(len(live), rng.randint(1, 3))):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sandbox_support import Clock
 
 from capit_tui.sandbox import Sandbox
-from sandbox_support import Clock
 
 
 @pytest.fixture

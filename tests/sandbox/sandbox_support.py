@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+from openapi_contract import validate_request, validate_response
 
 from capit_tui.sandbox import Sandbox
-from openapi_contract import validate_request, validate_response
 
 SECRET_RE = re.compile(r"^sk-or-v1-[0-9a-f]{64}$")
 LABEL_RE = re.compile(r"^sk-or-v1-[0-9a-f]{3}\.\.\.[0-9a-f]{3}$")

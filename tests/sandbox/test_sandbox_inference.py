@@ -9,10 +9,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
-
-from capit_tui.sandbox import REPLY_TEXT, Sandbox
 from sandbox_support import CHAT, MSGS, RESP, Clock, client, is_subsequence, sse_events
 
+from capit_tui.sandbox import REPLY_TEXT, Sandbox
 
 # ---------------------------------------------------------------- inference
 

@@ -11,11 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
-from capit_tui.sandbox import Sandbox
 from openapi_contract import validate_component, validate_request, validate_response
 from sandbox_support import CHAT, LABEL_RE, SECRET_RE, Clock, call, client, list_all
 
+from capit_tui.sandbox import Sandbox
 
 # ---------------------------------------------------------------- /key, /credits, auth
 

@@ -7,8 +7,9 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from capit_tui.sandbox import Sandbox
 from sandbox_support import SECRET_RE, T0, Clock
+
+from capit_tui.sandbox import Sandbox
 
 
 def _snapshot(sb: Sandbox) -> list[tuple[Any, ...]]:

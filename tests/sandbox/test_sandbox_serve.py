@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from capit_tui.sandbox import Sandbox, serve
 from sandbox_support import CHAT, SECRET_RE, T0, Clock, client
 
+from capit_tui.sandbox import Sandbox, serve
 
 # ---------------------------------------------------------------- latency
 

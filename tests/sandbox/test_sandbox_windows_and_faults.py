@@ -10,11 +10,10 @@ from decimal import Decimal
 
 import httpx
 import pytest
-
-from capit_tui.sandbox import Sandbox
 from openapi_contract import validate_response
 from sandbox_support import Clock, call, client
 
+from capit_tui.sandbox import Sandbox
 
 # ---------------------------------------------------------------- spend windows
 
