@@ -39,7 +39,7 @@ from capit_tui.edits import (
 )
 from capit_tui.edits._base import same, with_deleted, with_set
 
-CORPUS = Path(__file__).parent / "corpus" / "edits"
+CORPUS = Path(__file__).parent / "data" / "corpus" / "edits"
 BOM = "\ufeff"
 
 # CAPIT_EDITS_EXAMPLES=2000 for a longer hunt; the default keeps the file under ~20 s.
