@@ -13,7 +13,8 @@ import pytest
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
+SUPPORT = TESTS / "support"  # fakes and helpers (fake_keyring, tui_support, ...) for tests and their subprocesses
+sys.path.insert(0, str(SUPPORT))
 
 # Variables that would leak the developer's own setup into a test.
 _LEAKY_PREFIXES = ("CAPIT_", "OPENROUTER_", "ANTHROPIC_", "OPENAI_", "CLAUDE_", "CODEX_", "OPENCODE_",
@@ -36,7 +37,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "fake_keyring.FileKeyring")
     monkeypatch.setenv("CAPIT_TEST_KEYRING_FILE", str(tmp_path / "keyring.json"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(ROOT)]))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SUPPORT), str(ROOT)]))
     # Proxies would route loopback traffic elsewhere.
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)

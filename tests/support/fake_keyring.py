@@ -1,6 +1,6 @@
 """A keyring backend for tests: a JSON file named by $CAPIT_TEST_KEYRING_FILE.
 
-Selected with PYTHON_KEYRING_BACKEND=fake_keyring.FileKeyring (tests/ is on PYTHONPATH), so the
+Selected with PYTHON_KEYRING_BACKEND=fake_keyring.FileKeyring (tests/support/ is on PYTHONPATH), so the
 tests, and the capit-tui subprocesses they start, never touch the developer's real keyring.
 """
 

@@ -29,7 +29,7 @@ import pytest
 from capit_tui import agents as agents_mod
 from capit_tui.sandbox import Sandbox
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 CAPIT = (TESTS.parent / "capit_tui").resolve()
 
 MANAGEMENT_KEY = "sk-or-v1-" + hashlib.sha256(b"capit management key under test").hexdigest()
@@ -524,7 +524,7 @@ def scan_home(home: Path, secrets: set[str], tmp_path: Path, credentials_expecte
 
 def test_committed_snapshots_hold_no_whole_secret():
     """The SVG snapshots of the TUI show masked keys only (sk-or-v1-…abcd), never a whole one."""
-    snaps = TESTS / "__snapshots__"
+    snaps = TESTS / "tui" / "__snapshots__"
     hits = []
     for path in snaps.rglob("*") if snaps.exists() else []:
         if path.is_file():

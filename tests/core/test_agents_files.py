@@ -33,7 +33,7 @@ from capit_tui.agents.qwen import Qwen
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.changes import PlanError, apply, plan_edits
 
-CORPUS = Path(__file__).parent / "corpus" / "agents"
+CORPUS = Path(__file__).parents[1] / "data" / "corpus" / "agents"
 KEY = "sk-or-v1-" + "5eed" * 16
 GW = "http://127.0.0.1:9/gw/api/v1"
 MODEL = "anthropic/claude-sonnet-4.5"

@@ -44,7 +44,7 @@ def _is_datetime(value: object) -> bool:
 
 def spec_path() -> Path:
     """The contract vendored under tests/data/ (OpenRouter's spec, MIT): a clone needs nothing beside it."""
-    return Path(__file__).resolve().parent / "data" / SPEC_NAME
+    return Path(__file__).resolve().parents[1] / "data" / SPEC_NAME
 
 
 @functools.lru_cache(maxsize=1)

@@ -388,7 +388,7 @@ def tsb():
 
 
 def tui_app(sb: Sandbox, home: Path):
-    """The app of tests/tui_support.py, with fast retries (the backoff is not what is tested here)."""
+    """The app of tests/support/tui_support.py, with fast retries (the backoff is not what is tested here)."""
     from tui_support import TODAY, fixed_clock
 
     from capit_tui.tui.app import CapitApp

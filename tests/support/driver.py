@@ -1,4 +1,4 @@
-"""Crash driver for tests/test_reliability_crash.py: one full CLI install, killed with SIGKILL on cue.
+"""Crash driver for tests/reliability/test_reliability_crash.py: one full CLI install, killed with SIGKILL on cue.
 
 The install is the real one (`capit_tui.cli.main`: settings, preview, issue, backup, atomic writes,
 ledger) for Claude Code, Codex and OpenCode under a throwaway HOME. Only the platform is replaced:
@@ -34,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-for p in (str(ROOT), str(HERE.parent)):
+for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 

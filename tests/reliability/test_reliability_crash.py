@@ -1,4 +1,4 @@
-"""Crash consistency: a real install (tests/reliability/driver.py) killed with SIGKILL at every
+"""Crash consistency: a real install (tests/support/driver.py) killed with SIGKILL at every
 primitive of its write path, and at random times, then checked and run again.
 
 After every kill:
@@ -30,9 +30,9 @@ import pytest
 from capit_tui import agents as agents_mod
 from capit_tui.core.backups import MANIFEST, BackupStore
 
-TESTS = Path(__file__).parent
-DRIVER = TESTS / "reliability" / "driver.py"
-sys.path.insert(0, str(TESTS / "reliability"))
+TESTS = Path(__file__).parents[1]
+DRIVER = TESTS / "support" / "driver.py"
+sys.path.insert(0, str(TESTS / "support"))
 import driver  # noqa: E402
 
 RANDOM_RUNS = 40

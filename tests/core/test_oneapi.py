@@ -1,4 +1,4 @@
-"""OneApiPlatform against a loopback one-api / new-api server (tests/oneapi_server.py), over real HTTP."""
+"""OneApiPlatform against a loopback one-api / new-api server (tests/support/oneapi_server.py), over real HTTP."""
 
 from __future__ import annotations
 
