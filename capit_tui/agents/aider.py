@@ -19,7 +19,7 @@ else the default slug unless AIDER_MODEL already names an OpenRouter model. AIDE
 `model:` line of .aider.conf.yml (configargparse: environment over config file).
 
 Verified with the real program (aider-chat 0.86.2 from PyPI, `aider --message "say hi" --yes-always
---no-git` under an isolated HOME, against capit-tui's sandbox; tests/test_real_agents_more.py): the key
+--no-git` under an isolated HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py): the key
 from oauth-keys.env reached OPENROUTER_API_BASE as a Bearer token, over a different exported key, with
 a `model:` of another vendor in ~/.aider.conf.yml and an exported OPENAI_API_KEY. The same install made
 for openrouter.ai's own base URL also sent the key (the test routes openrouter.ai to the sandbox inside

@@ -10,7 +10,7 @@ Otherwise plan_install refuses and says what to add. A model with a literal apiK
 (warnings() names it), and the model of the entry is the user's; capit-tui does not change it.
 
 Verified with the real program (@continuedev/cli 1.5.47 from npm on Node 24, `cn -p "say hi"` under an
-isolated HOME, against capit-tui's sandbox; tests/test_real_agents_more.py): with such an entry,
+isolated HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py): with such an entry,
 OPENROUTER_API_KEY in ~/.continue/.env was sent as a Bearer token to the entry's apiBase. A variable of
 the same name exported in the shell won over the file (401 with a stale one): warnings() says so. The
 IDE extensions read the same files according to Continue's docs; not verified here.

@@ -4,7 +4,7 @@ profile made sticky by `hermes profile use NAME` (<root>/active_profile) is foll
 command itself does.
 
 Verified with the real program (hermes-agent 0.19.0 from PyPI, `hermes -z "say hi"` under an isolated
-HOME, against capit-tui's sandbox; tests/test_real_agents_more.py):
+HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py):
 - `OPENROUTER_API_KEY=KEY` in .env is sent as `Authorization: Bearer KEY`, and beats a different key
   exported in the shell (Hermes loads its .env with override=True).
 - With `model.provider: openrouter`, Hermes ignores `model.base_url` and takes the base URL from

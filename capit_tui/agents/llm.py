@@ -10,7 +10,7 @@ folder (LLM_USER_PATH, else io.datasette.llm under the platform's config folder)
   capit-tui's editors do not write; after_install() gives the command that sets it.
 
 Verified with the real program (llm 0.36 + llm-openrouter 0.7.1 from PyPI, `llm -m
-openrouter/<slug> "say hi"` under an isolated HOME; tests/test_real_agents_more.py): the key from
+openrouter/<slug> "say hi"` under an isolated HOME; tests/realagents/test_real_agents_more.py): the key from
 keys.json was sent as a Bearer token to POST /api/v1/responses, over a different OPENROUTER_KEY in the
 environment. Because the plugin's host is fixed, that test routes the plugin's HTTP client from
 openrouter.ai to capit-tui's sandbox with a sitecustomize hook (the network-level equivalent of a

@@ -5,7 +5,7 @@ and clawdbot.json are used when only they exist); a `--profile NAME` state folde
 not followed.
 
 Verified with the real program (openclaw 2026.9.6, `openclaw agent --local --message "say hi"` under an
-isolated HOME, against capit-tui's sandbox; tests/test_real_agents_more.py):
+isolated HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py):
 - `OPENROUTER_API_KEY=KEY` in <state>/.env is sent as `Authorization: Bearer KEY`. That file beats the
   `env.vars` block of openclaw.json (checked by hand: a different key there was not used), so the key
   goes in .env, the least shared of the two. A key already in openclaw.json is replaced too, so no

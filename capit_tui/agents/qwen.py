@@ -16,7 +16,7 @@ OpenRouter does not know Qwen's default model names, so a model is always set (t
 unless model.name already is an OpenRouter slug).
 
 Verified with the real program (@qwen-code/qwen-code 0.24.4 from npm on Node 24, `qwen -p "say hi"`
-under an isolated HOME, against capit-tui's sandbox; tests/test_real_agents_more.py): the key in
+under an isolated HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py): the key in
 security.auth.apiKey reached security.auth.baseUrl as a Bearer token. An exported OPENAI_API_KEY was
 used instead of it (401), as warned.
 """
