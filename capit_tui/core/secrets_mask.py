@@ -150,7 +150,7 @@ def _dotenv_plain(key: str, value: str) -> bool:
 # marker: commented-out secrets count too), or just after "{" or "," in an inline table or object.
 _PAIR_RE = re.compile(
     r"(?:^[ \t]*(?:(?:#+|//)[ \t]*)?(?:-[ \t]+)?(?:export[ \t]+)?|(?<=[{,])[ \t]*)"
-    r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'[^'\n]*'|[A-Za-z0-9_.\-]+(?:[ \t][A-Za-z0-9_.\-]+)*)"
+    r"(?P<key>\"(?:[^\"\\]|\\.)*\"|'[^'\n]*'|[A-Za-z0-9_.\-]+)"
     r"(?P<sep>[ \t]*(?:=|:(?=[ \t]|$|[\"'{\[]))[ \t]*)")
 
 
@@ -216,7 +216,7 @@ def mask_line(line: str, secrets: Iterable[str] = (), *, dotenv: bool = False) -
     """One line of a file (or a fragment of one) with every secret masked."""
     for s in sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True):
         line = line.replace(s, mask(s))
-    return mask_pairs(mask_tokens(line), dotenv=dotenv)
+    return mask_tokens(mask_pairs(line, dotenv=dotenv))  # a whole value under a secret key, then shapes
 
 
 def is_dotenv(path: str | PurePath) -> bool:
