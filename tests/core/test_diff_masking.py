@@ -220,7 +220,8 @@ def test_the_diff_structure_is_never_masked():
 
 def test_a_changed_secret_still_shows_as_changed():
     """Lines are compared before masking: two keys with the same last four characters still differ."""
-    old, new = b'{"env": {"API_TOKEN": "aaaaaaaaaaaaaaaaaaaa1234"}}\n', b'{"env": {"API_TOKEN": "bbbbbbbbbbbbbbbbbbbb1234"}}\n'
+    old = b'{"env": {"API_TOKEN": "aaaaaaaaaaaaaaaaaaaa1234"}}\n'
+    new = b'{"env": {"API_TOKEN": "bbbbbbbbbbbbbbbbbbbb1234"}}\n'
     diff = FileChange("x", Path("/h/s.json"), Path("/h/s.json"), old, new, 0o600).diff()
     assert '-{"env": {"API_TOKEN": "…1234"}}' in diff and '+{"env": {"API_TOKEN": "…1234"}}' in diff
 
