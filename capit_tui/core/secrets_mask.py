@@ -107,7 +107,7 @@ _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "
 # Names that hold no secret even though a word above is in them: where a key goes, what a key is called,
 # which variable holds it, how to get it, and counters (max_tokens).
 _NOT_SECRET_KEY_RE = re.compile(
-    r"(URL|URI|ENDPOINT|_BASE|HOST|DOMAIN|PORT|"  # where
+    r"(URL|URI|ENDPOINT|API_BASE|HOST|DOMAIN|PORT|"  # where
     r"_ENV|ENV_KEY|_ENV_VAR|_VAR|_NAME|_ID|_TYPE|_METHOD|_MODE|_PROVIDER|"  # which, what kind
     r"_FILE|_PATH|_DIR|_HELPER|_COMMAND|_CMD|_EXPIRY|_EXPIRES_AT|_TTL|_TIMEOUT|_LIMIT|_COUNT|_ENABLED)$"
     r"|TOKENS|TOKENIZER|KEYBIND|KEYMAP|KEYBOARD|HOTKEY|(?:^|_)AUTHORS?(?:$|_)|^MODEL$|_MODEL$")
@@ -212,11 +212,27 @@ def mask_pairs(line: str, *, dotenv: bool = False) -> str:
     return "".join(out)
 
 
+# A command-line flag naming a secret, then its value: "--api-key=V", "--token V", "--token", "V" (MCP args).
+_FLAG_RE = re.compile(r"(?i)(?<![A-Za-z0-9])(--?[a-z0-9-]*?(?:key|token|secret|password|passwd|auth)"
+                      r"[a-z0-9-]*)(=|[\"']?[ \t]*,[ \t]*[\"']|[ \t]+)([^\s\"',\]]+)")
+
+
+def mask_flags(line: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        flag, sep, value = m.groups()
+        if value.startswith("-") or _harmless(value, numbers=False) or not secret_key(flag):
+            return m.group(0)
+        return flag + sep + mask_value(value)
+
+    return _FLAG_RE.sub(one, line)
+
+
 def mask_line(line: str, secrets: Iterable[str] = (), *, dotenv: bool = False) -> str:
     """One line of a file (or a fragment of one) with every secret masked."""
     for s in sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True):
         line = line.replace(s, mask(s))
-    return mask_tokens(mask_pairs(line, dotenv=dotenv))  # a whole value under a secret key, then shapes
+    line = mask_pairs(line, dotenv=dotenv)  # a whole value under a secret key first
+    return mask_tokens(mask_flags(line))  # then values after a secret flag, then token shapes anywhere
 
 
 def is_dotenv(path: str | PurePath) -> bool:

@@ -158,6 +158,10 @@ def test_the_fields_stay_readable():
     ("x eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXNpZ24 y", "x eyJ…pZ24 y"),
     ("blob: Q29kZUZvclRlc3RpbmdPbmx5SGVsbG9Xb3JsZDEyMzQ1Ng==", "blob: …Ng=="),
     ("db = postgres://user:s3cretpw@db.example.com/x", "db = postgres://user:…@db.example.com/x"),
+    ('  "args": ["-y", "server", "--api-key", "plainsecretvalue99"],',
+     '  "args": ["-y", "server", "--api-key", "…ue99"],'),
+    ('args = ["--token=abcd1234efgh5678", "--port", "8080"]', 'args = ["--token=…5678", "--port", "8080"]'),
+    ("SECRET_KEY_BASE: abcdefabcdef0123", "SECRET_KEY_BASE: …0123"),
 ])
 def test_secret_values_on_a_line_are_masked(line, expected):
     assert mask_line(line) == expected
@@ -178,6 +182,7 @@ def test_secret_values_on_a_line_are_masked(line, expected):
     '  "allow": ["Bash(npm run test:*)", "WebFetch(domain:docs.anthropic.com)"]',
     "# Every secret here is FAKE: random characters in the shape of a real token.",
     'author = "Jane Doe"',
+    '"args": ["--auth-type", "basic", "--api-key-file", "/run/secrets/key", "--no-auth", "--port", "80"]',
 ])
 def test_what_is_not_a_secret_is_left_alone(line):
     assert mask_line(line) == line
