@@ -9,8 +9,14 @@ from capit_tui.errors import UsageError
 
 
 def load_settings() -> Settings:
+    """The settings, at the start of a command; from here on the core's warnings (a platform on plain
+    HTTP) are printed on stderr, each once in this command."""
+    from capit_tui.cli.output import warn
+    from capit_tui.core.http_policy import warnings
     from capit_tui.core.settings import load
 
+    warnings.reset()
+    warnings.subscribe(warn)
     return load()
 
 

@@ -17,6 +17,11 @@ def err(msg: str) -> None:
     print(f"capit-tui: {msg}", file=sys.stderr)
 
 
+def warn(msg: str) -> None:
+    """A warning from the core (core.http_policy.warnings): a risk the user accepted, said every run."""
+    err(f"warning: {msg}")
+
+
 def info(msg: str) -> None:
     """What is happening or was done (stderr, so stdout stays data)."""
     print(msg, file=sys.stderr)

@@ -66,6 +66,9 @@ def main_parser() -> argparse.ArgumentParser:
     pa.add_argument("--user-id", help="new-api gateways: the user id for the New-Api-User header")
     pa.add_argument("--store-in-file", action="store_true",
                     help="no keyring here: keep the key in a 0600 file in the config dir")
+    pa.add_argument("--allow-http", action="store_true",
+                    help="allow a plain http:// base URL to another machine (the management key crosses the "
+                         "network unencrypted; kept as allow_http = true and warned about on every run)")
     pr = psub.add_parser("remove")
     pr.add_argument("name")
     pr.add_argument("--yes", "-y", action="store_true")

@@ -38,7 +38,7 @@ def cmd_add(ns: argparse.Namespace) -> int:
         raise UsageError(f"'{ns.name}' is not a preset ({', '.join(sorted(PRESETS))}): give --kind and --base-url")
     try:
         cfg = setup.resolve(s, ns.name, kind=ns.kind, base_url=ns.base_url, quota_per_usd=ns.quota_per_usd,
-                            user_id=ns.user_id)
+                            user_id=ns.user_id, allow_http=ns.allow_http)
     except setup.SetupError as exc:
         raise UsageError(str(exc).rstrip(".")) from None
     info(f"Paste a management key for {cfg.name} (create one at {setup.manage_hint(cfg)}). It is not echoed.")

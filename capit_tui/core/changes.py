@@ -20,6 +20,7 @@ from typing import Any
 from capit_tui.core.backups import Backup, BackupStore, file_mode
 from capit_tui.core.fsutil import atomic_write
 from capit_tui.core.redact import redact
+from capit_tui.core.secrets_mask import is_dotenv, mask_diff
 from capit_tui.errors import CapitError
 
 
@@ -67,7 +68,8 @@ class FileChange:
         return self.before is None
 
     def diff(self, extra_secrets: Iterable[str] = ()) -> str:
-        """A unified diff with every secret masked (sk-or-v1-…abcd)."""
+        """A unified diff with every secret masked (sk-or-v1-…abcd): the keys this change knows, and every
+        other secret in the lines shown (core.secrets_mask: .env values, secret-named keys, token shapes)."""
         secrets = [s for s in (*self.secrets, *extra_secrets) if s]
 
         def lines(data: bytes | None) -> list[str]:
@@ -76,7 +78,6 @@ class FileChange:
             text = data.decode("utf-8", errors="replace")
             if text.startswith("\ufeff"):
                 text = text[1:]
-            text = redact(text, *secrets)
             out = text.splitlines(keepends=True)
             if out and not out[-1].endswith(("\n", "\r")):
                 out[-1] += "\n\\ No newline at end of file\n"
@@ -84,7 +85,8 @@ class FileChange:
 
         before_name = "/dev/null" if self.before is None else f"{self.path} (now)"
         after_name = "/dev/null" if self.after is None else f"{self.path} (after)"
-        body = "".join(difflib.unified_diff(lines(self.before), lines(self.after), before_name, after_name))
+        raw = "".join(difflib.unified_diff(lines(self.before), lines(self.after), before_name, after_name))
+        body = mask_diff(raw, secrets, dotenv=is_dotenv(self.path))
         if self.target != self.path and body:
             body = f"# {self.path} is a link to {self.target}; the target is written\n" + body
         return body

@@ -14,8 +14,8 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from capit_tui.core import http_policy, vault
 from capit_tui.core import settings as settings_mod
-from capit_tui.core import vault
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.model import UNSET, CappedKey, IssuedKey
 from capit_tui.core.settings import PlatformConfig, Settings
@@ -56,6 +56,7 @@ def configured_platforms(s: Settings, only: str | None = None) -> list[Configure
             raise ServiceError(
                 f"Unknown platform '{only}'. Known platforms: {', '.join(sorted(known))}; add another with "
                 "`capit-tui platforms add NAME --kind oneapi --base-url URL`.")
+        http_policy.check(cfg.name, cfg.base_url, cfg.allow_http)  # refused before anything is asked
         found = vault.lookup(cfg.name)
         if found is None:
             raise ServiceError(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from capit_tui.core import http_policy, vault
 from capit_tui.core import settings as settings_mod
-from capit_tui.core import vault
 from capit_tui.core.keys import Configured
 from capit_tui.core.model import Balance, KeyInfo
 from capit_tui.core.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Settings
@@ -113,9 +113,14 @@ def check_base_url(url: str) -> str:
 
 
 def resolve(s: Settings, name: str, *, kind: str | None = None, base_url: str | None = None,
-            quota_per_usd: int | None = None, user_id: str | None = None) -> PlatformConfig:
+            quota_per_usd: int | None = None, user_id: str | None = None,
+            allow_http: bool = False) -> PlatformConfig:
     """The config to add: a known platform (presets, settings.toml) with any overrides, or a new gateway,
-    which needs a kind and a base URL."""
+    which needs a kind and a base URL.
+
+    A plain http:// base URL to another machine is refused (SetupError) unless `allow_http` (the user's
+    --allow-http, then kept in settings.toml), CAPIT_<NAME>_ALLOW_HTTP=1 or the settings already allow it;
+    an allowed one is warned about through http_policy.warnings."""
     n = check_name(name)
     if kind is not None and kind not in KINDS:
         raise SetupError(f"The kind is openrouter or oneapi, not {kind!r}.")
@@ -124,9 +129,10 @@ def resolve(s: Settings, name: str, *, kind: str | None = None, base_url: str | 
     if cfg is None:
         if not kind or not base_url:
             raise SetupError(f"'{n}' is not a preset ({', '.join(sorted(PRESETS))}): give its kind and base URL.")
-        return PlatformConfig(n, kind, check_base_url(base_url),
-                              quota_per_usd=quota_per_usd or (500_000 if kind == "oneapi" else None),
-                              user_id=user_id)
+        cfg = PlatformConfig(n, kind, check_base_url(base_url),
+                             quota_per_usd=quota_per_usd or (500_000 if kind == "oneapi" else None),
+                             user_id=user_id, allow_http=allow_http or http_policy.env_allows(n))
+        return _checked_http(cfg)
     changes: dict[str, Any] = {}
     if kind and kind != cfg.kind:
         changes["kind"] = kind
@@ -136,8 +142,18 @@ def resolve(s: Settings, name: str, *, kind: str | None = None, base_url: str | 
         changes["quota_per_usd"] = quota_per_usd
     if user_id:
         changes["user_id"] = user_id
+    if allow_http:
+        changes["allow_http"] = True
     cfg = replace(cfg, **changes)
     check_base_url(cfg.base_url)
+    return _checked_http(cfg)
+
+
+def _checked_http(cfg: PlatformConfig) -> PlatformConfig:
+    try:
+        http_policy.check(cfg.name, cfg.base_url, cfg.allow_http)
+    except http_policy.PlainHttpRefused as exc:
+        raise SetupError(str(exc)) from None
     return cfg
 
 

@@ -11,6 +11,7 @@ base_url = "https://openrouter.ai/api/v1"
 kind = "oneapi"
 base_url = "https://gateway.example.com"
 quota_per_usd = 500000
+allow_http = false         # true only if base_url is plain http:// on purpose (warned about on every run)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import tomli_w
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.http_policy import env_allows
 from capit_tui.core.model import RESETS
 from capit_tui.errors import CapitError
 
@@ -46,6 +48,7 @@ class PlatformConfig:
     user_id: str | None = None  # new-api's New-Api-User header
     manage_url: str = ""
     sandbox: bool = False
+    allow_http: bool = False  # plain http:// to another machine, allowed on purpose (core/http_policy.py)
 
     def env_prefix(self) -> str:
         return env_prefix(self.name)
@@ -81,9 +84,13 @@ def env_prefix(name: str) -> str:
 
 
 def with_env(cfg: PlatformConfig) -> PlatformConfig:
-    """`cfg` as CAPIT_<NAME>_BASE_URL moves it."""
+    """`cfg` as CAPIT_<NAME>_BASE_URL moves it (and CAPIT_<NAME>_ALLOW_HTTP=1 allows plain http for it)."""
     url = os.environ.get(f"{cfg.env_prefix()}_BASE_URL")
-    return replace(cfg, base_url=url.rstrip("/")) if url else cfg
+    if url:
+        cfg = replace(cfg, base_url=url.rstrip("/"))
+    if env_allows(cfg.name) and not cfg.allow_http:
+        cfg = replace(cfg, allow_http=True)
+    return cfg
 
 
 def config_dir() -> Path:
@@ -161,9 +168,13 @@ def _platform_from(name: str, table: dict[str, Any], path: Path) -> PlatformConf
     if q is not None and (not isinstance(q, int) or isinstance(q, bool) or q <= 0):
         raise SettingsError(f"{path}: [platforms.{name}] quota_per_usd must be a positive whole number.")
     user_id = table.get("user_id")
+    allow_http = table.get("allow_http", False)
+    if not isinstance(allow_http, bool):
+        raise SettingsError(f"{path}: [platforms.{name}] allow_http must be true or false.")
     return PlatformConfig(name=name, kind=kind, base_url=base_url.rstrip("/"), quota_per_usd=q,
                           user_id=str(user_id) if user_id is not None else None,
-                          manage_url=str(table.get("manage_url", preset.manage_url if preset else "")))
+                          manage_url=str(table.get("manage_url", preset.manage_url if preset else "")),
+                          allow_http=allow_http)
 
 
 def save(s: Settings, path: Path | None = None) -> Path:
@@ -184,6 +195,8 @@ def save(s: Settings, path: Path | None = None) -> Path:
             table["user_id"] = cfg.user_id
         if cfg.manage_url:
             table["manage_url"] = cfg.manage_url
+        if cfg.allow_http:
+            table["allow_http"] = True
         plats[name] = table
     if plats:
         doc["platforms"] = plats

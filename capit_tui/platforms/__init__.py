@@ -23,7 +23,10 @@ def adapter_class(kind: str) -> "type[Platform]":
 
 
 def make_platform(cfg: "PlatformConfig", management_key: str, **kwargs: Any) -> "Platform":
+    """The adapter for `cfg`. A plain http:// base URL to another machine is refused unless cfg.allow_http
+    (core/http_policy.py): the adapter is built but sends nothing, and each request raises PlainHttpRefused."""
     cls = adapter_class(cfg.kind)
+    kwargs.setdefault("allow_http", cfg.allow_http)
     if cfg.kind == "oneapi":
         kwargs = {"quota_per_usd": cfg.quota_per_usd or 500_000, "user_id": cfg.user_id, **kwargs}
     p = cls(cfg.name, cfg.base_url, management_key, **kwargs)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
+from capit_tui.core import http_policy
 from capit_tui.core.model import RESETS, UNSET, Balance, CappedKey, IssuedKey, KeyInfo
 from capit_tui.core.redact import redact
 from capit_tui.core.text import clean_text
@@ -101,6 +102,12 @@ class Unsupported(PlatformError):
     """The platform cannot do what was asked (e.g. a reset period on a one-api gateway)."""
 
     kind = "unsupported"
+
+
+class PlainHttpRefused(PlatformError):
+    """The base URL is plain http:// to another machine and allow_http is not set: nothing is sent."""
+
+    kind = "insecure"
 
 
 class CreateUncertain(PlatformError):
@@ -211,10 +218,22 @@ class Platform(ABC):
                  timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
                  retry: RetryPolicy = DEFAULT_RETRY,
                  transport: httpx.AsyncBaseTransport | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 allow_http: bool = False):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self._management_key = management_key
+        # HTTPS only off loopback (core/http_policy.py): a refused adapter can still be built and shown,
+        # but it sends nothing; an allowed plain-http one carries its warning.
+        self.allow_http = allow_http
+        self.warnings: list[str] = []
+        self._refused: str | None = None
+        try:
+            found = http_policy.check(name, self.base_url, allow_http)
+        except http_policy.PlainHttpRefused as exc:
+            self._refused = str(exc)
+        else:
+            self.warnings = [found] if found else []
         self.retry = retry
         self._sleep = sleep
         self.requests_sent = 0
@@ -223,9 +242,14 @@ class Platform(ABC):
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
 
+    def _refuse_plain_http(self) -> None:
+        if self._refused is not None:
+            raise PlainHttpRefused(self._refused, platform=self.name)
+
     @property
     def _client(self) -> httpx.AsyncClient:
         """The platform's one HTTP client, made on first use (building an adapter opens nothing)."""
+        self._refuse_plain_http()  # no client, so no request, for a refused plain-http base URL
         if self._http is None:
             self._http = httpx.AsyncClient(
                 base_url=self.base_url,
@@ -292,6 +316,7 @@ class Platform(ABC):
     async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                     json_body: Any = None, idempotent: bool | None = None) -> httpx.Response:
         """Send with the retry policy; return a 2xx response or raise a typed PlatformError."""
+        self._refuse_plain_http()
         if idempotent is None:
             idempotent = method in ("GET", "HEAD")
         attempt = 0

@@ -83,7 +83,8 @@ class OneApiPlatform(Platform):
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  quota_per_usd: int = 500_000,
                  user_id: str | int | None = None,
-                 anthropic: bool | None = None):
+                 anthropic: bool | None = None,
+                 allow_http: bool = False):
         if isinstance(quota_per_usd, bool) or int(quota_per_usd) <= 0:
             raise ValueError("quota_per_usd must be a positive whole number of quota units per dollar")
         self.quota_per_usd = int(quota_per_usd)
@@ -102,7 +103,7 @@ class OneApiPlatform(Platform):
             # one-api's web UI has its "Generate system access token" button on /setting.
             self.manage_url = f"{base}/setting"
         super().__init__(name, base, management_key, timeout=timeout, retry=retry,
-                         transport=transport, sleep=sleep)
+                         transport=transport, sleep=sleep, allow_http=allow_http)
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {key}"}

@@ -38,7 +38,7 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-BASE_URL = "http://crash.capit.invalid/api/v1"
+BASE_URL = "https://crash.capit.invalid/api/v1"  # answered in-process (plain http off loopback is refused)
 MANAGEMENT_KEY = "sk-or-v1-" + "6d" * 32  # the sandbox-shaped management key of these runs
 AGENTS = ("claude", "codex", "opencode")
 ARGS = ["openrouter", "5.00", "--reset", "monthly", "--name", "crash",
