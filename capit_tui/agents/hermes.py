@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, UnsafeFile, read_doc, read_text
 
 OPENROUTER_BASE = "https://openrouter.ai/api/v1"
 
@@ -53,8 +53,8 @@ class Hermes(Agent):
             return home  # HERMES_HOME already names a profile
         root = native if (not explicit or _inside(home, native)) else home
         try:
-            active = (root / "active_profile").read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
+            active = (read_text(root / "active_profile") or "").strip()
+        except UnsafeFile:  # a FIFO or a link to another user's file names no profile
             active = ""
         if active and active != "default":
             for name in (active, active.lower()):
