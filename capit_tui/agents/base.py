@@ -120,6 +120,11 @@ class Agent(ABC):
         """Every file this agent module reads or writes."""
         return []
 
+    def known_files(self) -> list[Path]:
+        """Every file this agent module may have written, also where the choice depends on the disk now
+        (opencode.json or .jsonc, a Hermes profile): what a restore may put back."""
+        return self.files()
+
     # ------------------------------------------------------------ detection
 
     def which(self) -> str | None:

@@ -72,6 +72,19 @@ class Hermes(Agent):
     def files(self) -> list[Path]:
         return [self.env_file(), self.config_path()]
 
+    def known_files(self) -> list[Path]:
+        """Its files in the Hermes home and in every profile (the active one may have changed since)."""
+        homes = [self.config_dir(), self.native_home(), self.env_path("HERMES_HOME", self.native_home())]
+        for root in homes[1:]:
+            try:
+                homes.extend(p for p in sorted((root / "profiles").iterdir()) if p.is_dir())
+            except OSError:
+                pass
+        out: list[Path] = []
+        for folder in homes:
+            out.extend(p for p in (folder / ".env", folder / "config.yaml") if p not in out)
+        return out
+
     def extra_binary_paths(self) -> list[Path]:
         return [self.home / ".local" / "bin" / "hermes"]
 

@@ -62,7 +62,7 @@ def test_a_fifo_as_each_agent_file_never_blocks_the_agents_listing():
         for agent in agents_mod.all_agents():
             if agent.support != "file":
                 continue
-            for path in agent.files():
+            for path in agent.known_files():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.mkfifo(path)
                 try:
@@ -177,6 +177,15 @@ def test_restore_onto_a_fifo_is_refused_at_once(isolated_home):
     assert proc.returncode == 1
     assert f"{settings} is a named pipe (FIFO), not a regular file" in proc.stderr
     assert stat.S_ISFIFO(os.lstat(settings).st_mode)
+
+
+def test_a_fifo_manifest_or_blob_does_not_block_the_backups_list(isolated_home):
+    store = _claude_backup(isolated_home)
+    (b,) = store.list()
+    (b.folder / "manifest.json").unlink()
+    os.mkfifo(b.folder / "manifest.json")
+    proc = run_cli("backups", "list", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout) == []
 
 
 # ---------------------------------------------------------------- size and YAML aliases
@@ -316,6 +325,27 @@ def test_a_new_file_written_by_root_belongs_to_the_folders_owner(isolated_home):
     apply(plan, BackupStore(), {"agents": ["codex"]})
     st = os.stat(folder / "config.toml")
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (NOBODY, NOBODY, 0o600)
+
+
+@root_only
+def test_restore_through_a_link_to_another_users_file_is_refused(isolated_home, tmp_path):
+    store = BackupStore()
+    mine = tmp_path / "dotfiles" / "claude.json"
+    mine.parent.mkdir()
+    mine.write_text('{"model": "opus"}\n')
+    link = isolated_home / ".claude" / "settings.json"
+    link.parent.mkdir()
+    link.symlink_to(mine)
+    plan = plan_edits([("claude", e) for e in agents_mod.get("claude").plan_install(_ep())], [KEY])
+    b = apply(plan, store, {"agents": ["claude"], "agent_files": {"claude": [str(link)]}})
+    os.chown(mine, NOBODY, NOBODY)  # the file the link leads to is someone else's now
+    from capit_tui.core.backups import BackupError
+    from capit_tui.core.restore import restore_preview
+
+    with pytest.raises(BackupError, match="belongs to another user") as err:
+        restore_preview(store, b.id)
+    assert str(link) in str(err.value) and str(mine) in str(err.value)
+    assert KEY in mine.read_text() and os.stat(mine).st_uid == NOBODY
 
 
 def test_a_fifo_on_path_named_like_an_agent_does_not_block(tmp_path):
