@@ -15,6 +15,7 @@ import os
 import secrets as _secrets
 import shutil
 import stat
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,15 +166,24 @@ class BackupStore:
                 return b
         return None
 
-    def prune_incomplete(self) -> int:
-        """Remove backup folders that never got a manifest (an interrupted run)."""
+    def prune_incomplete(self, min_age: float | None = None) -> int:
+        """Remove backup folders that never got a manifest (an interrupted run). With `min_age` (seconds),
+        only those untouched for that long: a backup being written right now is left alone."""
         if not self.root.is_dir():
             return 0
         n = 0
+        now = time.time()
         for folder in self.root.iterdir():
-            if folder.is_dir() and not (folder / MANIFEST).exists():
-                shutil.rmtree(folder, ignore_errors=True)
-                n += 1
+            try:
+                st = os.lstat(folder)
+                if not stat.S_ISDIR(st.st_mode) or os.path.lexists(folder / MANIFEST):
+                    continue
+                if min_age is not None and now - _newest_mtime(folder, st) < min_age:
+                    continue
+            except OSError:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            n += 1
         return n
 
     def _load(self, folder: Path) -> Backup | None:
@@ -199,6 +209,17 @@ def _real_dir(folder: Path) -> bool:
         return stat.S_ISDIR(os.lstat(folder).st_mode)
     except OSError:
         return False
+
+
+def _newest_mtime(folder: Path, st: os.stat_result) -> float:
+    newest = st.st_mtime
+    with os.scandir(folder) as it:
+        for entry in it:
+            try:
+                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+            except OSError:
+                pass
+    return newest
 
 
 def file_mode(path: Path) -> int | None:

@@ -10,6 +10,7 @@ which keeps the file's owner and group.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from capit_tui.errors import CapitError
 
 MAX_AGENT_FILE = 10 * 1024 * 1024  # an agent's config over 10 MB is not a config file
 TEMP_SUFFIX = ".capit-tmp"
+TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + r"$")  # .NAME.XXXXXXXX.capit-tmp
 
 
 class UnsafeFile(CapitError):
