@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from capit_tui.core.fsutil import UnsafeFile as UnsafeFile
+from capit_tui.core.fsutil import read_regular
 from capit_tui.core.redact import mask
 
 
@@ -118,6 +120,11 @@ class Agent(ABC):
         """Every file this agent module reads or writes."""
         return []
 
+    def known_files(self) -> list[Path]:
+        """Every file this agent module may have written, also where the choice depends on the disk now
+        (opencode.json or .jsonc, a Hermes profile): what a restore may put back."""
+        return self.files()
+
     # ------------------------------------------------------------ detection
 
     def which(self) -> str | None:
@@ -170,14 +177,34 @@ class Agent(ABC):
 
 
 def read_doc(path: Path, fmt: str):
-    """Load a config file for reading back values; None if missing or unreadable (never raises)."""
+    """Load a config file for reading back values; None if missing, unreadable or not parsing.
+
+    Raises UnsafeFile (a CapitError naming the file) for something that must not be opened as a config:
+    a FIFO, socket, device or folder, a file over 10 MB, a link to another user's file. The caller's
+    agent then shows its key as unknown, with that sentence as a warning, instead of blocking on it.
+    """
     from capit_tui.edits import ParseError, load
 
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)  # UnsafeFile (not an OSError) goes up
     except OSError:
+        return None
+    if raw is None:
         return None
     try:
         return load(raw.decode("utf-8-sig"), fmt, filename=str(path))
     except (ParseError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def read_text(path: Path, limit: int = 64 * 1024) -> str | None:
+    """A small text file agents keep beside their configs (a profile name, ...): None if missing,
+    unreadable or not UTF-8; UnsafeFile as read_doc."""
+    try:
+        raw = read_regular(path, limit=limit)
+    except OSError:
+        return None
+    try:
+        return raw.decode("utf-8") if raw is not None else None
+    except UnicodeDecodeError:
         return None

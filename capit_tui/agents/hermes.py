@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, UnsafeFile, read_doc, read_text
 
 OPENROUTER_BASE = "https://openrouter.ai/api/v1"
 
@@ -53,8 +53,8 @@ class Hermes(Agent):
             return home  # HERMES_HOME already names a profile
         root = native if (not explicit or _inside(home, native)) else home
         try:
-            active = (root / "active_profile").read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
+            active = (read_text(root / "active_profile") or "").strip()
+        except UnsafeFile:  # a FIFO or a link to another user's file names no profile
             active = ""
         if active and active != "default":
             for name in (active, active.lower()):
@@ -71,6 +71,19 @@ class Hermes(Agent):
 
     def files(self) -> list[Path]:
         return [self.env_file(), self.config_path()]
+
+    def known_files(self) -> list[Path]:
+        """Its files in the Hermes home and in every profile (the active one may have changed since)."""
+        homes = [self.config_dir(), self.native_home(), self.env_path("HERMES_HOME", self.native_home())]
+        for root in homes[1:]:
+            try:
+                homes.extend(p for p in sorted((root / "profiles").iterdir()) if p.is_dir())
+            except OSError:
+                pass
+        out: list[Path] = []
+        for folder in homes:
+            out.extend(p for p in (folder / ".env", folder / "config.yaml") if p not in out)
+        return out
 
     def extra_binary_paths(self) -> list[Path]:
         return [self.home / ".local" / "bin" / "hermes"]

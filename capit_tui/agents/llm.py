@@ -19,10 +19,12 @@ hosts-file entry); llm, the plugin and the files they read are the real ones.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, UnsafeFile, read_doc
+from capit_tui.core.fsutil import check_regular
 
 OPENROUTER_BASE = "https://openrouter.ai/api/v1"
 PLUGIN = "llm-openrouter"
@@ -68,9 +70,12 @@ class Llm(Agent):
         if allowed is not None and PLUGIN not in [p.strip() for p in allowed.split(",")]:
             return False
         try:
-            with open(Path(binary).resolve(), "rb") as fh:
+            program = Path(binary).resolve()
+            if check_regular(program, limit=None) is None:  # a FIFO on PATH must not block the listing
+                return None
+            with os.fdopen(os.open(program, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
                 first = fh.readline(4096)
-        except OSError:
+        except (OSError, UnsafeFile):
             return None
         if not first.startswith(b"#!"):
             return None

@@ -35,6 +35,9 @@ class OpenCode(Agent):
     def files(self) -> list[Path]:
         return [self.auth_path(), self.config_path()]
 
+    def known_files(self) -> list[Path]:
+        return [self.auth_path(), self.config_dir() / "opencode.jsonc", self.config_dir() / "opencode.json"]
+
     def extra_binary_paths(self) -> list[Path]:
         return [self.home / ".opencode" / "bin" / "opencode"]
 

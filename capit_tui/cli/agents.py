@@ -18,7 +18,8 @@ def cmd_agents(ns: argparse.Namespace) -> int:
     rows = []
     for st in statuses:
         found = {"binary": "yes"}.get(st.found, st.found)
-        key = (st.key.masked + (f" = {st.capit.key_name}" if st.capit else "")) if st.key else "-"
+        key = (st.key.masked + (f" = {st.capit.key_name}" if st.capit else "")) if st.key else (
+            "unknown" if st.key_unknown else "-")
         rows.append([st.name, st.agent.title, found, st.agent.support, key])
     out(text_table(rows, ["AGENT", "PROGRAM", "FOUND", "INSTALL", "KEY IN USE"]))
     for st in statuses:

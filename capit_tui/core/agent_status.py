@@ -15,6 +15,7 @@ from typing import Any
 
 from capit_tui.agents.base import Agent, Detection, InstalledKey
 from capit_tui.core.backups import Backup
+from capit_tui.core.fsutil import UnsafeFile
 from capit_tui.core.ledger import Install, Ledger
 from capit_tui.core.text import tilde as tilde  # re-exported until the TUI imports core.text
 from capit_tui.core.text import tilde_text as tilde_text
@@ -41,6 +42,7 @@ class AgentStatus:
     config_dir: Path | None
     files: list[Path]
     warnings: list[str] = field(default_factory=list)
+    key_unknown: bool = False  # a file could not be read safely (a FIFO, a link to another user's file...)
 
     @property
     def name(self) -> str:
@@ -63,17 +65,23 @@ class AgentStatus:
             "name": a.name, "title": a.title, "support": a.support, "installed": d.installed, "binary": d.binary,
             "config_dir": str(self.config_dir) if self.config_dir is not None else None,
             "config_exists": d.config_exists, "files": [str(f) for f in self.files],
-            "key": k.masked if k else None, "base_url": k.base_url if k else None,
+            "key": k.masked if k else None, "key_unknown": self.key_unknown, "base_url": k.base_url if k else None,
             "capit_key": {"platform": held.platform, "id": held.key_id, "name": held.key_name} if held else None,
             "notes": a.notes, "warnings": list(self.warnings),
         }
 
 
 def agent_status(agent: Agent, current: Mapping[str, Install]) -> AgentStatus:
-    """Read one agent's state from its files; never raises on a damaged file (the key shows as none)."""
+    """Read one agent's state from its files; never raises on a damaged file (the key shows as none) nor
+    blocks on a hostile one (a FIFO, a link to another user's file: the key shows as unknown, and the
+    sentence naming the file is a warning)."""
     d = agent.detect()
+    unsafe: list[str] = []
     try:
         k = agent.installed_key() if agent.support == "file" else None
+    except UnsafeFile as exc:
+        k = None
+        unsafe.append(str(exc))
     except Exception:  # noqa: BLE001 - a file that does not parse only means "no key known"
         k = None
     held = current.get(agent.name)
@@ -85,9 +93,13 @@ def agent_status(agent: Agent, current: Mapping[str, Install]) -> AgentStatus:
         cdir = None
     try:
         warnings = list(agent.warnings())
+    except UnsafeFile as exc:
+        warnings = []
+        if str(exc) not in unsafe:
+            unsafe.append(str(exc))
     except Exception:  # noqa: BLE001 - a warning check must never hide the agent
         warnings = []
-    return AgentStatus(agent, d, k, capit, cdir, list(agent.files()), warnings)
+    return AgentStatus(agent, d, k, capit, cdir, list(agent.files()), unsafe + warnings, key_unknown=bool(unsafe))
 
 
 def agent_statuses(env: Mapping[str, str] | None = None, ledger: Ledger | None = None, *,

@@ -1,6 +1,11 @@
 """The backup store: the old bytes of every file capit-tui is about to change, kept under the user
 data dir (0700 folders, 0600 files) with a manifest written last. A backup without a manifest was
-interrupted and is ignored (and pruned), so a crash never leaves a half backup that looks whole."""
+interrupted and is ignored (and pruned), so a crash never leaves a half backup that looks whole.
+
+Nothing read back from the store is trusted: a backup folder or blob that is a symlink, a blob named
+outside its folder, or a manifest or blob that is not a regular file is refused, never followed (the
+manifest's targets are checked against the agents' files by core/backup_check.py before a restore).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,15 @@ import json
 import os
 import secrets as _secrets
 import shutil
+import stat
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from capit_tui.core.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.fsutil import MAX_AGENT_FILE, UnsafeFile, atomic_write, ensure_private_dir, read_regular
+from capit_tui.core.text import clean_text
 from capit_tui.errors import CapitError
 
 MANIFEST = "manifest.json"
@@ -46,10 +54,30 @@ class Backup:
     def agents(self) -> list[str]:
         return list(self.meta.get("agents", []))
 
+    def blob_path(self, f: BackupFile) -> Path:
+        """Where `f`'s saved bytes are: a plain name inside this backup's folder, not a link; or BackupError."""
+        blob = f.blob if isinstance(f.blob, str) else ""
+        path = self.folder / blob
+        inside = (blob not in ("", ".", "..", MANIFEST) and "/" not in blob and "\\" not in blob
+                  and "\0" not in blob)
+        if inside and os.path.islink(path):
+            raise BackupError(f"The backup {self.id} is damaged: the copy of {clean_text(f.path)} is a symbolic "
+                              "link, which a backup never holds, so nothing was restored.")
+        if not inside or os.path.dirname(os.path.realpath(path)) != os.path.realpath(self.folder):
+            raise BackupError(f"The backup {self.id} is damaged: the copy of {clean_text(f.path)} is named outside "
+                              f"its folder ({blob!r}), so nothing was restored.")
+        return path
+
     def content(self, f: BackupFile) -> bytes | None:
         if not f.existed or f.blob is None:
             return None
-        data = (self.folder / f.blob).read_bytes()
+        path = self.blob_path(f)
+        try:
+            data = read_regular(path, follow=False, limit=MAX_AGENT_FILE)
+        except UnsafeFile as exc:
+            raise BackupError(f"The backup {self.id} is damaged: {exc}") from None
+        if data is None:
+            raise BackupError(f"The backup {self.id} is damaged: the copy of {clean_text(f.path)} is missing.")
         if f.sha256 and hashlib.sha256(data).hexdigest() != f.sha256:
             raise BackupError(f"The backup {self.id} is damaged: {f.path} does not match its checksum.")
         return data
@@ -115,6 +143,8 @@ class BackupStore:
             return []
         out = []
         for folder in self.root.iterdir():
+            if not _real_dir(folder):
+                continue
             b = self._load(folder)
             if b is not None:
                 out.append(b)
@@ -123,7 +153,7 @@ class BackupStore:
 
     def get(self, bid: str) -> Backup:
         folder = self.root / bid
-        if "/" in bid or bid.startswith(".") or not folder.is_dir():
+        if "/" in bid or "\\" in bid or bid.startswith(".") or not _real_dir(folder):
             raise BackupError(f"No backup '{bid}'. See `capit-tui backups list`.")
         b = self._load(folder)
         if b is None:
@@ -136,29 +166,60 @@ class BackupStore:
                 return b
         return None
 
-    def prune_incomplete(self) -> int:
-        """Remove backup folders that never got a manifest (an interrupted run)."""
+    def prune_incomplete(self, min_age: float | None = None) -> int:
+        """Remove backup folders that never got a manifest (an interrupted run). With `min_age` (seconds),
+        only those untouched for that long: a backup being written right now is left alone."""
         if not self.root.is_dir():
             return 0
         n = 0
+        now = time.time()
         for folder in self.root.iterdir():
-            if folder.is_dir() and not (folder / MANIFEST).exists():
-                shutil.rmtree(folder, ignore_errors=True)
-                n += 1
+            try:
+                st = os.lstat(folder)
+                if not stat.S_ISDIR(st.st_mode) or os.path.lexists(folder / MANIFEST):
+                    continue
+                if min_age is not None and now - _newest_mtime(folder, st) < min_age:
+                    continue
+            except OSError:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            n += 1
         return n
 
     def _load(self, folder: Path) -> Backup | None:
         try:
-            raw = json.loads((folder / MANIFEST).read_text())
+            text = read_regular(folder / MANIFEST, follow=False, limit=MAX_AGENT_FILE)
+            if text is None:
+                return None
+            raw = json.loads(text)
             files = tuple(
                 BackupFile(Path(f["path"]), Path(f["target"]), bool(f["existed"]), f.get("mode"), f.get("blob"),
                            f.get("sha256"))
                 for f in raw["files"]
             )
             created = datetime.fromisoformat(raw["created_at"].replace("Z", "+00:00"))
-            return Backup(raw["id"], created, folder, files, dict(raw.get("meta", {})))
-        except (OSError, ValueError, KeyError, TypeError):
+            return Backup(folder.name, created, folder, files, dict(raw.get("meta", {})))  # the folder names it
+        except (OSError, ValueError, KeyError, TypeError, UnsafeFile):
             return None
+
+
+def _real_dir(folder: Path) -> bool:
+    """A folder itself, not a symlink to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(folder).st_mode)
+    except OSError:
+        return False
+
+
+def _newest_mtime(folder: Path, st: os.stat_result) -> float:
+    newest = st.st_mtime
+    with os.scandir(folder) as it:
+        for entry in it:
+            try:
+                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+            except OSError:
+                pass
+    return newest
 
 
 def file_mode(path: Path) -> int | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from capit_tui.core.backups import Backup, BackupStore, file_mode
-from capit_tui.core.fsutil import atomic_write
+from capit_tui.core.fsutil import UnsafeFile, atomic_write, check_regular, give_folder, read_regular
 from capit_tui.core.redact import redact
 from capit_tui.core.secrets_mask import is_dotenv, mask_diff
 from capit_tui.errors import CapitError
@@ -108,7 +108,10 @@ class Plan:
 
     def check_fresh(self) -> None:
         for c in self.changes:
-            now = read_bytes(c.target)
+            try:
+                now = read_bytes(c.target)
+            except UnsafeFile as exc:
+                raise StaleError(f"{exc} Nothing was written.") from None
             if now != c.before:
                 raise StaleError(
                     f"{c.path} changed since the preview, so nothing was written. Look at the new diff and "
@@ -116,10 +119,9 @@ class Plan:
 
 
 def read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
+    """A file's bytes, or None when it does not exist. Only a regular file is opened (a FIFO, socket,
+    device or folder, a file over 10 MB, or a link to another user's file raises UnsafeFile)."""
+    return read_regular(path)
 
 
 def resolve_target(path: Path) -> Path:
@@ -195,18 +197,23 @@ def _read_checked(path: Path, target: Path) -> bytes | None:
         raise PlanError(f"{path} is a link to {target}, which does not exist; fix the link first. "
                         "Nothing was changed.")
     try:
-        st = target.stat()
-    except FileNotFoundError:
-        return None
+        st = check_regular(path)
+    except UnsafeFile as exc:
+        raise PlanError(f"{exc} Nothing was changed.") from None
     except OSError as exc:
         raise PlanError(f"Cannot read {path}: {exc.strerror}. Nothing was changed.") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise PlanError(f"{path} is not a regular file; capit-tui will not edit it. Nothing was changed.")
+    if st is None:
+        return None
+    if os.geteuid() != 0 and st.st_uid != os.geteuid():
+        raise PlanError(f"{path} belongs to another user (uid {st.st_uid}); writing it would make it yours, so "
+                        "capit-tui leaves it alone. Nothing was changed.")
     if not os.access(target, os.W_OK) or not (st.st_mode & stat.S_IWUSR):
         raise PlanError(f"{path} is read-only; capit-tui will not override that. Make it writable "
                         f"(chmod u+w {path}) if you want the key installed there. Nothing was changed.")
     try:
-        return target.read_bytes()
+        return read_regular(path)
+    except UnsafeFile as exc:
+        raise PlanError(f"{exc} Nothing was changed.") from None
     except OSError as exc:
         raise PlanError(f"Cannot read {path}: {exc.strerror}. Nothing was changed.") from None
 
@@ -255,9 +262,16 @@ def apply(plan: Plan, store: BackupStore, meta: dict[str, Any],
 
 
 def _make_parent(target: Path) -> None:
+    """Create the missing folders above `target` (its own folder 0700; run as root, each owned like the
+    folder it sits in)."""
+    missing = []
     parent = target.parent
-    if not parent.exists():
-        parent.mkdir(parents=True, mode=0o700)
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700 if folder == target.parent else 0o777, exist_ok=True)
+        give_folder(folder)
 
 
 def _roll_back(written: list[FileChange]) -> bool:

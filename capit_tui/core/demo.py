@@ -1,27 +1,49 @@
 """`--demo`: everything on the built-in sandbox, with config, data and agent files under a throwaway
-demo folder. Nothing of the user's is read or written: no keyring, no real HOME, no real platforms."""
+demo folder. Nothing of the user's is read or written: no keyring, no real HOME, no real platforms.
+
+The demo folder is removed when the demo ends, also on SIGHUP (its terminal closed) and SIGTERM. It
+records the demo's process (`OWNER_FILE`: pid and start time), so the next demo removes the folders of
+demos that were killed outright (SIGKILL, a crash): `prune_stale_demos()`.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import stat
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from capit_tui.core.fsutil import read_regular
 from capit_tui.core.settings import PlatformConfig, Settings, save
 
 DEMO_PLATFORM = "sandbox"
+PREFIX = "capit-demo-"
+OWNER_FILE = "demo.pid"
+UNMARKED_AFTER = 24 * 3600.0  # a demo folder with no owner record (an older capit-tui): removed after a day
 
 
 @contextmanager
 def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path]:
     from capit_tui.sandbox import Sandbox
 
-    root = Path(tempfile.mkdtemp(prefix="capit-demo-"))
+    prune_stale_demos()
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
+    (root / OWNER_FILE).write_text(owner_record(os.getpid()))
     saved = dict(os.environ)
-    sandbox = Sandbox(seed_keys=seed_keys, traffic=traffic).start()
+    handlers = _exit_on_hangup()
+    try:
+        sandbox = Sandbox(seed_keys=seed_keys, traffic=traffic).start()
+    except BaseException:
+        _restore_handlers(handlers)
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     try:
         for name in list(os.environ):
             if name.startswith("CAPIT_") and (name.endswith("_MANAGEMENT_KEY") or name.endswith("_BASE_URL")):
@@ -38,10 +60,108 @@ def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path
         seed_agent_files(root / "home")
         yield root
     finally:
-        sandbox.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            sandbox.stop()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            shutil.rmtree(root, ignore_errors=True)
+            _restore_handlers(handlers)
+
+
+# ---------------------------------------------------------------- ending cleanly, and after others
+
+
+def _exit_on_hangup() -> dict[int, Any]:
+    """SIGHUP and SIGTERM end the demo through its `finally` (SystemExit), so its folder is removed.
+    Only the main thread can set handlers; elsewhere (a test's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    old: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: object) -> None:
+        for sig in old:
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+        raise SystemExit(128 + signum)
+
+    for sig in (getattr(signal, "SIGHUP", None), signal.SIGTERM):
+        if sig is None:
+            continue
+        try:
+            old[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass
+    return old
+
+
+def _restore_handlers(old: dict[int, Any]) -> None:
+    for sig, h in old.items():
+        try:
+            signal.signal(sig, h if h is not None else signal.SIG_DFL)
+        except (ValueError, OSError):
+            pass
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell it from a later one with its pid."""
+    try:
+        raw = read_regular(Path(f"/proc/{pid}/stat"), limit=4096)
+    except (OSError, ValueError):
+        return None
+    if not raw:
+        return None
+    fields = raw.decode("ascii", "replace").rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_record(pid: int) -> str:
+    return f"{pid} {_start_time(pid) or '-'}\n"
+
+
+def _alive(record: str) -> bool | None:
+    """Whether the process a record names still runs; None when the record does not parse."""
+    parts = record.split()
+    if len(parts) != 2 or not parts[0].isdigit():
+        return None
+    pid = int(parts[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return None
+    started = _start_time(pid)
+    return not (parts[1] != "-" and started is not None and started != parts[1])
+
+
+def prune_stale_demos(tmp: Path | None = None, *, now: float | None = None) -> int:
+    """Remove the demo folders (ours, in the temp folder) whose demo process is gone. Never raises."""
+    tmp = Path(tmp or tempfile.gettempdir())
+    now = time.time() if now is None else now
+    n = 0
+    try:
+        entries = [e for e in os.scandir(tmp) if e.name.startswith(PREFIX)]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                continue
+            try:
+                record = (read_regular(Path(entry.path) / OWNER_FILE, follow=False, limit=200) or b"").decode()
+            except (ValueError, UnicodeDecodeError):
+                record = ""
+            alive = _alive(record)
+            if alive or (alive is None and now - st.st_mtime < UNMARKED_AFTER):
+                continue
+            shutil.rmtree(entry.path)
+            n += 1
+        except Exception:  # noqa: BLE001 - someone else's folder, a race: leave it
+            continue
+    return n
 
 
 SAMPLE_FILES = {

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from capit_tui.agents.base import Agent, Endpoint
 from capit_tui.core.backups import Backup, BackupStore
 from capit_tui.core.changes import ApplyError, Plan, PlanError, StaleError, apply, plan_edits
+from capit_tui.core.fsutil import UnsafeFile
 from capit_tui.core.keys import Configured, default_name
 from capit_tui.core.ledger import Install, Ledger, now_iso
 from capit_tui.core.model import IssuedKey
@@ -92,6 +93,8 @@ def preview(c: Configured, agents: list[Agent], *, name: str | None = None, mode
         except ValueError as exc:
             pv.unsupported[a.name] = str(exc)
             continue
+        except UnsafeFile as exc:  # a FIFO, a link to another user's file, ... read while planning
+            raise PlanError(f"{exc} Nothing was changed.") from None
         pv.agents.append(a)
         edits.extend((a.name, e) for e in agent_edits)
         pv.warnings.extend(f"{a.title}: {w}" for w in a.warnings())
@@ -122,10 +125,13 @@ async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,
 
         secrets = [k.secret for k in issued.values()]
         edits: list[tuple[str, Any]] = []
-        for a in pv.agents:
-            edits.extend((a.name, e) for e in a.plan_install(pv.endpoint(issued[a.name].secret)))
         backup = None
         try:
+            for a in pv.agents:
+                try:
+                    edits.extend((a.name, e) for e in a.plan_install(pv.endpoint(issued[a.name].secret)))
+                except UnsafeFile as exc:
+                    raise PlanError(f"{exc} Nothing was changed.") from None
             plan = plan_edits(edits, secrets + [pv.placeholder])
             _same_files(pv.plan, plan)
             if plan.changes:
@@ -134,6 +140,7 @@ async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,
                     "reason": "install",
                     "agents": [a.name for a in pv.agents],
                     "agent_files": {a.name: [str(c.path) for c in plan.for_agent(a.name)] for a in pv.agents},
+                    "agent_home": str(pv.agents[0].home),
                     "platform": pv.platform.name,
                     "keys": {a.name: {"id": issued[a.name].key.id, "name": issued[a.name].key.name,
                                       "masked": mask(issued[a.name].secret)} for a in pv.agents},

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from capit_tui.core.backup_check import check_agent_files, check_layout
 from capit_tui.core.backups import Backup, BackupStore, file_mode
 from capit_tui.core.changes import FileChange, Plan, apply, read_bytes
 from capit_tui.core.ledger import Ledger
@@ -25,7 +26,9 @@ class NothingToRestore(CapitError):
 
 
 def restore_plan(backup: Backup) -> Plan:
-    """The changes that put every file of a backup back as it was (a file that did not exist is removed)."""
+    """The changes that put every file of a backup back as it was (a file that did not exist is removed).
+    A manifest naming a relative path, a `..`, or a copy outside its folder is refused (BackupError)."""
+    check_layout(backup)
     changes = []
     for f in backup.files:
         now = read_bytes(f.target)
@@ -59,16 +62,18 @@ class RestorePreview:
     def meta(self) -> dict[str, Any]:
         b = self.backup
         return {"reason": "restore", "restored": b.id, "agents": self.agents,
-                "agent_files": b.meta.get("agent_files", {})}
+                "agent_files": b.meta.get("agent_files", {}), "agent_home": b.meta.get("agent_home")}
 
 
 def restore_preview(store: BackupStore, backup: Backup | str, agent: str | None = None,
-                    secrets: Iterable[str] = ()) -> RestorePreview:
+                    secrets: Iterable[str] = (), env: Mapping[str, str] | None = None) -> RestorePreview:
     """What restoring `backup` (all files, or only `agent`'s) would change. Reads files; writes nothing.
 
-    Raises BackupError (no such or damaged backup) and NothingToRestore (the backup has no file of agent).
+    Raises BackupError (no such or damaged backup, or a manifest naming a file that is not one of its
+    agents' files) and NothingToRestore (the backup has no file of agent).
     """
     b = store.get(backup) if isinstance(backup, str) else backup
+    check_agent_files(b, env)
     plan = restore_plan(b)
     if agent:
         if agent not in b.agents:

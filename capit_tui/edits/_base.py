@@ -132,7 +132,36 @@ def check_value(value: object, *, allow_none: bool = True, allow_nonfinite: bool
 
 
 def same(a: object, b: object) -> bool:
-    """Deep equality that tells True from 1, 1 from 1.0, and takes NaN as equal to NaN."""
+    """Deep equality that tells True from 1, 1 from 1.0, and takes NaN as equal to NaN.
+
+    Iterative, and each pair of containers is compared once: a document whose aliases share one list
+    in many places (YAML), or nest deeply, costs its size as written, not its size expanded.
+    """
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[object, object]] = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if isinstance(x, dict) and isinstance(y, dict) or isinstance(x, list | tuple) and isinstance(y, list | tuple):
+            pair = (id(x), id(y))
+            if pair in seen:
+                continue
+            seen.add(pair)
+            if isinstance(x, dict):
+                assert isinstance(y, dict)
+                if x.keys() != y.keys():
+                    return False
+                stack.extend((x[k], y[k]) for k in x)
+            else:
+                assert isinstance(y, list | tuple) and isinstance(x, list | tuple)
+                if len(x) != len(y):
+                    return False
+                stack.extend(zip(x, y, strict=True))
+        elif not _same_leaf(x, y):
+            return False
+    return True
+
+
+def _same_leaf(a: object, b: object) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, int) and isinstance(b, int):
@@ -141,10 +170,8 @@ def same(a: object, b: object) -> bool:
         return a == b or (math.isnan(a) and math.isnan(b))
     if isinstance(a, int | float) or isinstance(b, int | float):
         return False
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict | list | tuple) or isinstance(b, dict | list | tuple):
+        return False  # a container against anything but its own kind
     if a is None or b is None:
         return a is None and b is None
     return type(a) is type(b) and a == b

@@ -55,6 +55,7 @@ from ._base import (
 from ._base import (
     splice as _splice,
 )
+from ._yaml_aliases import alias_problem
 
 _STR = "tag:yaml.org,2002:str"
 _VALUE = "tag:yaml.org,2002:value"  # a plain `=`: YAML 1.1's "value" key, read as the string "="
@@ -189,6 +190,10 @@ class YAMLDocument(Document):
                     mark = nodes[1].start_mark
                     raise self._fail(body, mark.line + 1, mark.column + 1,
                                      "more than one YAML document in the file (capit-tui edits single-document files)")
+                bad = alias_problem(nodes[0]) if nodes else None
+                if bad is not None:
+                    mark = bad[0].start_mark
+                    raise self._fail(body, mark.line + 1, mark.column + 1, bad[1])
                 data = _safe().load(body) if nodes else None
         except DuplicateKeyError as exc:
             m = _DUP_KEY.search(exc.problem or "")
@@ -248,8 +253,12 @@ class YAMLDocument(Document):
 
     def _unit(self) -> int:
         counts: Counter[int] = Counter()
+        seen: set[int] = set()
 
         def walk(node):
+            if id(node) in seen:  # an alias: the anchored node was walked already
+                return
+            seen.add(id(node))
             if isinstance(node, MappingNode):
                 for k, v in node.value:
                     if isinstance(v, MappingNode) and not v.flow_style and not node.flow_style and v.value:

@@ -18,6 +18,7 @@ from textual.signal import Signal
 
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.ledger import Ledger
+from capit_tui.core.leftovers import prune_leftovers
 from capit_tui.core.model import UNSET, CappedKey
 from capit_tui.core.keys import Configured, list_keys_on
 from capit_tui.core.settings import Settings
@@ -138,6 +139,7 @@ class CapitApp(App[None]):
     # ------------------------------------------------------------ start-up
 
     def on_mount(self) -> None:
+        self.run_worker(lambda: prune_leftovers(self.agent_env), thread=True, group="leftovers", exit_on_error=False)
         if not self.platforms:
             from capit_tui.tui.screens.onboarding import OnboardingScreen
 

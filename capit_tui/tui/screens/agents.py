@@ -126,7 +126,7 @@ class AgentsScreen(TableNav, Screen):
         if a.support != "file":
             key: Text | str = Text(a.support, style="dim italic")
         elif st.key is None:
-            key = Text("-", style="dim")
+            key = Text("unknown" if st.key_unknown else "-", style="dim")
         else:
             key = st.key.masked
         capit = Text(display_name(st.capit.key_name, 32 if wide else 24)) if st.capit else Text("-", style="dim")
