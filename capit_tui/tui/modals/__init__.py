@@ -1,1 +1,1 @@
-"""Modal dialogs: confirmations, the cap editor, key details, help, the restore review."""
+"""Modal dialogs: confirmations, the cap editor, key details, help, adding a platform, the restore review."""

@@ -21,10 +21,10 @@ from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Header, I
 from textual.widgets.option_list import Option
 
 from capit_tui.core import platform_setup as setup
-from capit_tui.core.platform_setup import Added, SetupError
+from capit_tui.core.platform_setup import Added, SetupError, error_sentence
 from capit_tui.core.redact import mask
-from capit_tui.tui.screens.platforms import CUSTOM, CheckLine, GatewayFields, StorageChoice, error_sentence, store_key
 from capit_tui.core.settings import PlatformConfig
+from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine, GatewayFields, StorageChoice
 
 INTRO = ("capit-tui gives every coding agent its own API key with a spending cap that the platform itself "
          "enforces.\nIt writes the key into the agent's config after showing you the diff, and shows live "
@@ -262,9 +262,13 @@ class OnboardingScreen(Screen[None]):
             self.go("step-key")
             return
         cfg, key = self.checked
+        choice = self.query_one(StorageChoice)
         try:
-            added = store_key(app.settings, cfg, key, self.query_one(StorageChoice))
+            added = setup.store_with_consent(app.settings, cfg, key, needs_consent=choice.needs_consent,
+                                             consented=choice.consented)
         except Exception as exc:
+            if isinstance(exc, setup.KeyringRefused):
+                choice.keyring_refused(cfg.name)  # the file is offered from now on
             self.query_one("#store-result", CheckLine).show("error", error_sentence(exc))
             self.update_store_button()
             return
