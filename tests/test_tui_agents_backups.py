@@ -224,7 +224,7 @@ async def test_agents_show_installed_keys_and_their_capit_keys(sb, isolated_home
 
 
 async def test_u_restores_claudes_previous_config(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
     from capit_tui.tui.widgets.diff_view import DiffView
 
     w = install(sb, isolated_home)
@@ -255,7 +255,7 @@ async def test_u_restores_claudes_previous_config(sb, isolated_home):
 
 
 async def test_u_then_n_changes_nothing(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     before = (w.claude.read_bytes(), w.codex.read_bytes())
@@ -274,7 +274,7 @@ async def test_u_then_n_changes_nothing(sb, isolated_home):
 
 
 async def test_a_file_changed_after_the_preview_is_not_overwritten(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     app = app_for(sb, w)
@@ -363,7 +363,7 @@ async def test_enter_shows_the_details(sb, isolated_home):
 
 
 async def test_backups_lists_the_install_and_restores_every_file(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     installed = {p: p.read_bytes() for p in (w.claude, w.codex)}

@@ -229,7 +229,7 @@ class AgentsScreen(TableNav, Screen):
             return
         app: Any = self.app
         from capit_tui.core.agent_status import installed_secrets, latest_backup_for, restore_preview
-        from capit_tui.tui.screens.backups import review_restore
+        from capit_tui.tui.modals.restore_review import review_restore
 
         b = latest_backup_for(app.store, st.name)
         if b is None:
