@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -22,6 +22,9 @@ from capit_tui.core.model import CappedKey
 from capit_tui.core.keys import Configured, list_keys_on
 from capit_tui.core.settings import Settings
 from capit_tui.core.spend_watch import SpendWatch, Update
+
+if TYPE_CHECKING:
+    from capit_tui.tui.newkey.form import NewKeyScreen
 
 
 def _keys_screen() -> Screen:
@@ -255,7 +258,8 @@ class CapitApp(App[None]):
 
     def action_new_key(self, agents: Iterable[str] = ()) -> None:
         from capit_tui.tui.newkey.form import NewKeyScreen
-        from capit_tui.tui.newkey.review import ResultScreen, ReviewScreen
+        from capit_tui.tui.newkey.result import ResultScreen
+        from capit_tui.tui.newkey.review import ReviewScreen
 
         if isinstance(self.screen, (NewKeyScreen, ReviewScreen, ResultScreen)):
             return  # already in the new-key flow
@@ -263,6 +267,13 @@ class CapitApp(App[None]):
             self.notify("Add a platform first (3 Platforms, then a).", severity="warning")
             return
         self.push_screen(NewKeyScreen(preselect=list(agents)))
+
+    def on_new_key_screen_ready(self, message: NewKeyScreen.Ready) -> None:
+        """The form is filled in: open its review (the form and the review never import each other)."""
+        from capit_tui.tui.newkey.review import ReviewScreen
+
+        if message.form is self.screen:  # not if the form was left meanwhile
+            self.push_screen(ReviewScreen(message.request))
 
     async def action_quit(self) -> None:
         """Quitting in the middle of an install could leave keys issued and files half-written: refuse."""

@@ -20,7 +20,7 @@ from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine, GatewayFields
 from capit_tui.tui.widgets.secret_input import SecretInput
 
 
-class AddPlatformScreen(ModalScreen["Added | None"]):
+class AddPlatformScreen(ModalScreen[Added | None]):
     """Pick a platform (or a new gateway), paste its management key, check it live, store it.
 
     Dismisses with `platform_setup.Added` once the key passed the check and was stored; None if cancelled.
