@@ -14,7 +14,7 @@ from textual.widgets import Label, Sparkline, Static
 
 from capit_tui.core.model import CappedKey, iso
 from capit_tui.core.money import format_usd
-from capit_tui.core.keys import display_name
+from capit_tui.core.text import display_name
 from capit_tui.tui.spend_bar import percent_text, spend_bar
 
 

@@ -23,13 +23,14 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from capit_tui.core.agent_status import agent_home, tilde_text
+from capit_tui.core.agent_status import agent_home
 from capit_tui.agents import all_agents
 from capit_tui.agents.base import Agent
 from capit_tui.core.install import IssueRequest, key_name
 from capit_tui.core.money import MoneyError, parse_cap
 from capit_tui.core.redact import redact
 from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name
+from capit_tui.core.text import tilde_text
 
 RESETS = [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("never (lifetime total)", "never")]
 NO_RESET = [("never (this platform's caps never reset)", "never")]

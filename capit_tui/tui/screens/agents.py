@@ -24,11 +24,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from capit_tui.tui.table_nav import TableNav, nav_bindings
-from capit_tui.core.agent_status import AgentStatus, agent_home, agent_statuses, tilde
+from capit_tui.core.agent_status import AgentStatus, agent_home, agent_statuses
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
-from capit_tui.core.keys import display_name
 from capit_tui.core.spend_watch import Update
+from capit_tui.core.text import display_name, tilde
 from capit_tui.tui.widgets.modebar import ModeBar
 from capit_tui.tui.spend_bar import STYLE, level
 

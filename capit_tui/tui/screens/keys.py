@@ -17,8 +17,8 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.core.model import CappedKey, reset_label
 from capit_tui.core.money import format_usd
-from capit_tui.core.keys import display_name
 from capit_tui.core.spend_watch import Update
+from capit_tui.core.text import display_name, plural
 from capit_tui.tui.widgets.modebar import ModeBar
 from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_text
 
@@ -183,7 +183,7 @@ class KeysScreen(TableNav, Screen):
         else:
             parts.append("not refreshed yet")
         plats = len(app.platforms)
-        keys_text = f"{n} key{'s' if n != 1 else ''} on {plats} platform{'s' if plats != 1 else ''}"
+        keys_text = f"{plural(n, 'key')} on {plural(plats, 'platform')}"
         if self.filter_text:
             keys_text = f"{shown} of {keys_text} match '{self.filter_text}'"
         parts.append(keys_text)

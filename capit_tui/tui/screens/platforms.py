@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from capit_tui.core import platform_setup as setup
 from capit_tui.core.platform_setup import Added, PlatformStatus, error_sentence, short_error
+from capit_tui.core.text import display_url
 from capit_tui.tui.modals.add_platform import AddPlatformScreen
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.widgets.modebar import ModeBar
@@ -110,7 +111,7 @@ class PlatformsScreen(TableNav, Screen):
         return {
             "name": Text(st.name),
             "kind": cfg.kind,
-            "url": Text(cfg.base_url if wide else setup.display_url(cfg.base_url), overflow="ellipsis",
+            "url": Text(cfg.base_url if wide else display_url(cfg.base_url), overflow="ellipsis",
                         no_wrap=True),
             "source": Text(st.source) if st.source else Text("-", style="dim"),
             "balance": self.balance_cell(st),

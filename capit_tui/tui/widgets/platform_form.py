@@ -15,6 +15,7 @@ from textual.widgets import Checkbox, Input, Label, LoadingIndicator, Select, St
 from capit_tui.core import platform_setup as setup
 from capit_tui.core.platform_setup import SetupError
 from capit_tui.core.settings import PlatformConfig, Settings
+from capit_tui.core.text import tilde
 
 CUSTOM = "__custom__"  # the choice "a new gateway" in a list of platforms
 KIND_OPTIONS = [("one-api / new-api gateway", "oneapi"), ("OpenRouter-compatible", "openrouter")]
@@ -127,7 +128,7 @@ class StorageChoice(Vertical):
             text = (f"There is no system keyring here ({self.storage.detail}). capit-tui can keep the key in a "
                     f"file only you can read, or you can set {env} in your environment instead.")
         self.query_one("#storage-text", Static).update(text)
-        self.query_one("#consent", Checkbox).label = f"Keep it in {setup.tilde(self.storage.file)} (mode 0600)"
+        self.query_one("#consent", Checkbox).label = f"Keep it in {tilde(self.storage.file)} (mode 0600)"
 
     @property
     def needs_consent(self) -> bool:
