@@ -24,6 +24,12 @@ from capit_tui.core.settings import Settings
 from capit_tui.core.spend_watch import SpendWatch, Update
 
 if TYPE_CHECKING:
+    from datetime import date
+
+    from textual.notifications import SeverityLevel
+    from textual.timer import Timer
+
+    from capit_tui.platforms.base import Platform
     from capit_tui.tui.newkey.form import NewKeyScreen
 
 
@@ -75,7 +81,7 @@ class CapitApp(App[None]):
                  demo: bool = False, clock: Callable[[], datetime] | None = None,
                  refresh_interval: float | None = None, auto_refresh: bool = True,
                  agent_env: Mapping[str, str] | None = None, store: BackupStore | None = None,
-                 ledger: Ledger | None = None, today: Any = None):
+                 ledger: Ledger | None = None, today: date | None = None):
         super().__init__()
         from capit_tui.core import settings as settings_mod
 
@@ -97,14 +103,14 @@ class CapitApp(App[None]):
         self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
         self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
         self.refreshing = False
-        self._opened: dict[str, Any] = {}
-        self._timer: Any = None
+        self._opened: dict[str, Platform] = {}
+        self._timer: Timer | None = None
         if demo:
             self.sub_title = "DEMO: sandbox platform, nothing of yours is touched"
 
     # ------------------------------------------------------------ platforms
 
-    def platform(self, name: str) -> Any:
+    def platform(self, name: str) -> Platform:
         """The long-lived adapter for a platform (one HTTP client each, reused by every refresh)."""
         if name not in self._opened:
             c = next(c for c in self.platforms if c.name == name)
@@ -169,7 +175,7 @@ class CapitApp(App[None]):
         for c in update.crossings:
             from capit_tui.core.money import format_usd
 
-            level = "error" if c.threshold >= 100 else "warning"
+            level: SeverityLevel = "error" if c.threshold >= 100 else "warning"
             self.notify(f"{c.key.name} has spent {format_usd(c.key.spent)} of its {format_usd(c.key.limit)} cap "
                         f"({c.threshold}%).", title="Cap reached" if c.threshold >= 100 else "80% of cap",
                         severity=level, markup=False)

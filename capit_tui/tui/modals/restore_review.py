@@ -9,7 +9,8 @@ Used by the Backups screen (enter) and the Agents screen (u).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +22,9 @@ from capit_tui.core.agent_status import NothingToRestore, RestorePreview, agent_
 from capit_tui.core.backups import Backup, BackupError
 from capit_tui.core.text import plural, tilde_text, timestamp
 from capit_tui.tui.widgets.diff_view import DiffView
+
+if TYPE_CHECKING:
+    from capit_tui.tui.app import CapitApp
 
 
 class RestoreReviewScreen(ModalScreen[bool]):
@@ -43,7 +47,7 @@ class RestoreReviewScreen(ModalScreen[bool]):
         Binding("k", "scroll(-1)", show=False, id="restore-up"),
     ]
 
-    def __init__(self, title: str, rp: RestorePreview, home: Any, *, error: str | None = None):
+    def __init__(self, title: str, rp: RestorePreview, home: Path, *, error: str | None = None):
         super().__init__()
         self.title_text = title
         self.rp = rp
@@ -89,7 +93,7 @@ class RestoreReviewScreen(ModalScreen[bool]):
         view.scroll_relative(y=lines, animate=False)
 
 
-def review_restore(app: Any, make: Callable[[], RestorePreview], title: str,
+def review_restore(app: CapitApp, make: Callable[[], RestorePreview], title: str,
                    done: Callable[[Backup | None], None] | None = None, *, error: str | None = None) -> None:
     """Preview a restore in the review modal; on y write it. A file changed meanwhile -> preview again.
 

@@ -31,6 +31,7 @@ from capit_tui.core.money import MoneyError, parse_cap
 from capit_tui.core.redact import redact
 from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name
 from capit_tui.core.text import tilde_text
+from capit_tui.tui.typed_app import capit_app
 
 RESETS = [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("never (lifetime total)", "never")]
 NO_RESET = [("never (this platform's caps never reset)", "never")]
@@ -71,6 +72,8 @@ class NewKeyScreen(Screen):
         Binding("n", "ignore", show=False, id="new-key-form-n"),
     ]
 
+    app = capit_app()
+
     class Ready(Message):
         """The form is filled in and its file edits are planned: the review comes next."""
 
@@ -91,11 +94,11 @@ class NewKeyScreen(Screen):
 
     @property
     def today(self) -> date:
-        return getattr(self.app, "today", None) or date.today()
+        return self.app.today or date.today()
 
     def agent_rows(self) -> list[tuple[Agent, str, bool]]:
         """(agent, detection, checked) in the order shown: found file agents, other file agents, manual."""
-        env = getattr(self.app, "agent_env", None)
+        env = self.app.agent_env
         agents = all_agents(env)
         self._agents = {a.name: a for a in agents}
         rows = []
@@ -116,7 +119,7 @@ class NewKeyScreen(Screen):
         return sorted(rows, key=group)  # stable: the registry's order within each group
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
+        app = self.app
         names = [c.name for c in app.platforms]
         rows = self.agent_rows()
         yield Header(icon="$")
@@ -182,12 +185,12 @@ class NewKeyScreen(Screen):
         return [a for a in self._agents.values() if a.name in chosen]
 
     def configured(self) -> Configured:
-        app: Any = self.app
+        app = self.app
         name = self.field("platform").value
         return next(c for c in app.platforms if c.name == name)
 
     def supports_reset(self) -> bool:
-        app: Any = self.app
+        app = self.app
         try:
             return bool(app.platform(self.configured().name).supports_reset)
         except Exception:
@@ -195,7 +198,7 @@ class NewKeyScreen(Screen):
 
     @on(Select.Changed, "#platform")
     def platform_changed(self) -> None:
-        app: Any = self.app
+        app = self.app
         reset = self.field("reset")
         if self.supports_reset():
             default = app.settings.default_reset or "never"
@@ -340,7 +343,7 @@ class NewKeyScreen(Screen):
         agents = self.selected_agents()
         c = self.configured()
         request = IssueRequest(c, limit, reset, base, base or default_name(None, self.today), model, agents, None,
-                      agent_home(getattr(self.app, "agent_env", None)))
+                      agent_home(self.app.agent_env))
         if not agents:
             self.open_review(request)
             return
@@ -354,7 +357,7 @@ class NewKeyScreen(Screen):
         from capit_tui.core.changes import PlanError
         from capit_tui.core.install import preview
 
-        app: Any = self.app
+        app = self.app
         try:
             pv = preview(request.platform, request.agents, name=request.name, model=request.model,
                          today=getattr(app, "today", None))
@@ -372,7 +375,7 @@ class NewKeyScreen(Screen):
             return  # the form was left while the diff was being prepared
         self._busy = False
         self.say("busy", "")
-        home = agent_home(getattr(self.app, "agent_env", None))
+        home = agent_home(self.app.agent_env)
         self.say("plan-error", tilde_text(redact(message), home))
 
     def preview_ready(self, request: IssueRequest) -> None:

@@ -22,6 +22,7 @@ from capit_tui.core.model import IssuedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.redact import mask
 from capit_tui.core.text import joined, plural, tilde, tilde_text
+from capit_tui.tui.typed_app import capit_app
 
 
 @dataclass
@@ -145,6 +146,8 @@ class ResultScreen(Screen):
         Binding("n", "ignore", show=False, id="result-n"),
     ]
 
+    app = capit_app()
+
     def __init__(self, done: Done):
         super().__init__()
         self.sub_title = "Done"
@@ -219,7 +222,7 @@ class ResultScreen(Screen):
         for c in self.cards:
             c.forget()
         self.cards = []
-        app: Any = self.app
+        app = self.app
 
         async def home() -> None:
             while len(app.screen_stack) > 1:

@@ -9,7 +9,6 @@ the error exactly as the core words it (it says whether files were restored and 
 
 from __future__ import annotations
 
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -25,6 +24,7 @@ from capit_tui.core.install import IssueRequest
 from capit_tui.core.redact import redact
 from capit_tui.core.text import joined, plural, tilde, tilde_text
 from capit_tui.tui.newkey.result import Done, ResultScreen
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.diff_view import DiffView
 
 
@@ -39,6 +39,8 @@ class ReviewScreen(Screen):
         Binding("pagedown,space", "page(1)", show=False, id="review-page-down"),
         Binding("pageup", "page(-1)", show=False, id="review-page-up"),
     ]
+
+    app = capit_app()
 
     def __init__(self, request: IssueRequest):
         super().__init__()
@@ -73,7 +75,7 @@ class ReviewScreen(Screen):
     def notes(self) -> Text:
         o = self.request
         pv = o.preview
-        app: Any = self.app
+        app = self.app
         out = Text()
         if o.limit is None:
             out.append("NO cap: an agent stuck in a loop can spend your whole balance.\n", style="bold red")
@@ -219,7 +221,7 @@ class ReviewScreen(Screen):
         from capit_tui.platforms.base import PlatformError
 
         o = self.request
-        app: Any = self.app
+        app = self.app
         try:
             if o.preview is None:
                 self.progress(f"Issuing {o.key_name} on {o.platform.name}")

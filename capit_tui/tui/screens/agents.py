@@ -12,11 +12,12 @@ enter shows the details.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -24,11 +25,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 
 from capit_tui.tui.table_nav import TableNav, nav_bindings
-from capit_tui.core.agent_status import AgentStatus, agent_home, agent_statuses
+from capit_tui.core.agent_status import AgentStatus, RestorePreview, agent_home, agent_statuses
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.spend_watch import Update
 from capit_tui.core.text import display_name, tilde
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
 from capit_tui.tui.spend_bar import STYLE, level
 
@@ -66,12 +68,15 @@ class AgentsScreen(TableNav, Screen):
         Binding("enter", "details", "Details", id="agent-details", priority=True),
     ] + nav_bindings("agents")
 
+    app = capit_app()
+    table = getters.query_one("#agents", DataTable)
+
     def __init__(self) -> None:
         super().__init__()
         self.wide: bool | None = None
         self.statuses: dict[str, AgentStatus] = {}
         self.has_backup: dict[str, bool] = {}
-        self._home: Any = None
+        self._home: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="$")
@@ -81,7 +86,7 @@ class AgentsScreen(TableNav, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.app.spend_signal.subscribe(self, self.on_spend)  # type: ignore[attr-defined]
+        self.app.spend_signal.subscribe(self, self.on_spend)
         self.rebuild()
         self.table.focus()
 
@@ -95,19 +100,15 @@ class AgentsScreen(TableNav, Screen):
             self.rebuild()
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#agents", DataTable)
-
-    @property
-    def home(self) -> Any:
+    def home(self) -> Path:
         if self._home is None:
-            self._home = agent_home(self.app.agent_env)  # type: ignore[attr-defined]
+            self._home = agent_home(self.app.agent_env)
         return self._home
 
     # ------------------------------------------------------------ rendering
 
     def scan(self) -> None:
-        app: Any = self.app
+        app = self.app
         self._home = agent_home(app.agent_env)
         found = agent_statuses(app.agent_env, app.ledger, found_first=True)
         self.statuses = {s.name: s for s in found}
@@ -119,7 +120,7 @@ class AgentsScreen(TableNav, Screen):
         self.has_backup = {name: name in held for name in self.statuses}
 
     def cells(self, st: AgentStatus) -> dict[str, Any]:
-        app: Any = self.app
+        app = self.app
         wide = bool(self.wide)
         a = st.agent
         home = self.home
@@ -151,7 +152,7 @@ class AgentsScreen(TableNav, Screen):
         }
 
     def rebuild(self) -> None:
-        app: Any = self.app
+        app = self.app
         table = self.table
         wide = self.size.width >= WIDE if self.size.width else False
         current = self.cursor_name()
@@ -174,7 +175,7 @@ class AgentsScreen(TableNav, Screen):
         if update.added:
             self.rebuild()
             return
-        keys = self.app.spend.keys  # type: ignore[attr-defined]
+        keys = self.app.spend.keys
         with self.app.batch_update():
             for name, st in self.statuses.items():
                 if st.capit is not None and name in self.table.rows:
@@ -221,13 +222,13 @@ class AgentsScreen(TableNav, Screen):
     def action_install(self) -> None:
         st = self.selected()
         if st is not None:
-            self.app.action_new_key(agents=[st.name])  # type: ignore[attr-defined]
+            self.app.action_new_key(agents=[st.name])
 
     def action_restore(self) -> None:
         st = self.selected()
         if st is None:
             return
-        app: Any = self.app
+        app = self.app
         from capit_tui.core.agent_status import installed_secrets, latest_backup_for, restore_preview
         from capit_tui.tui.modals.restore_review import review_restore
 
@@ -237,7 +238,7 @@ class AgentsScreen(TableNav, Screen):
                        title="Nothing to restore", markup=False)
             return
 
-        def make() -> Any:
+        def make() -> RestorePreview:
             secrets = installed_secrets(agent_statuses(app.agent_env, app.ledger))
             return restore_preview(app.store, b.id, st.name, secrets=secrets)
 
@@ -251,7 +252,7 @@ class AgentsScreen(TableNav, Screen):
         st = self.selected()
         if st is None:
             return
-        app: Any = self.app
+        app = self.app
 
         def done(action: str | None) -> None:
             if action == "install":
@@ -281,7 +282,7 @@ class AgentDetailScreen(ModalScreen[str | None]):
         Binding("u", "pick('restore')", "Restore previous", id="agent-detail-restore"),
     ]
 
-    def __init__(self, st: AgentStatus, home: Any, keys: dict[tuple[str, str], CappedKey], has_backup: bool):
+    def __init__(self, st: AgentStatus, home: Path, keys: dict[tuple[str, str], CappedKey], has_backup: bool):
         super().__init__()
         self.st = st
         self.home = home

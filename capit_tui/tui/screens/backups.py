@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -21,6 +21,7 @@ from capit_tui.core.backups import Backup
 from capit_tui.core.text import display_name, plural, tilde_text, timestamp
 from capit_tui.tui.modals.restore_review import review_restore
 from capit_tui.tui.table_nav import TableNav, nav_bindings
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
 
 WIDE = 120
@@ -55,6 +56,9 @@ class BackupsScreen(TableNav, Screen):
         Binding("enter", "restore", "Preview restore", id="backup-restore", priority=True),
     ] + nav_bindings("backups")
 
+    app = capit_app()
+    table = getters.query_one("#backups", DataTable)
+
     def __init__(self) -> None:
         super().__init__()
         self.wide: bool | None = None
@@ -81,10 +85,6 @@ class BackupsScreen(TableNav, Screen):
         if self.is_mounted:
             self.rebuild()  # "Replaced by" gets whatever width the other columns leave
 
-    @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#backups", DataTable)
-
     # ------------------------------------------------------------ rendering
 
     def cells(self, b: Backup) -> dict[str, Any]:
@@ -107,7 +107,7 @@ class BackupsScreen(TableNav, Screen):
             r["key"] = fit_labels(backup_key_labels(b, masked=bool(self.wide)), room)
 
     def rebuild(self) -> None:
-        app: Any = self.app
+        app = self.app
         table = self.table
         wide = self.size.width >= WIDE if self.size.width else False
         current = self.cursor_id()
@@ -132,7 +132,7 @@ class BackupsScreen(TableNav, Screen):
         self.refresh_bindings()
 
     def update_status(self) -> None:
-        app: Any = self.app
+        app = self.app
         n = len(self.backups)
         where = tilde_text(str(app.store.root) + "/", agent_home(app.agent_env)).rstrip("/")
         text = f"{plural(n, 'backup')}, newest first, in {where}" if n else f"Backups are kept in {where}"
@@ -162,7 +162,7 @@ class BackupsScreen(TableNav, Screen):
         b = self.selected()
         if b is None:
             return
-        app: Any = self.app
+        app = self.app
         from capit_tui.core.agent_status import agent_statuses, installed_secrets, restore_preview
 
         def make() -> RestorePreview:

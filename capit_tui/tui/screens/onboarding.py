@@ -24,6 +24,7 @@ from capit_tui.core import platform_setup as setup
 from capit_tui.core.platform_setup import Added, SetupError, error_sentence
 from capit_tui.core.redact import mask
 from capit_tui.core.settings import PlatformConfig
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine, GatewayFields, StorageChoice
 
 INTRO = ("capit-tui gives every coding agent its own API key with a spending cap that the platform itself "
@@ -42,6 +43,8 @@ class OnboardingScreen(Screen[None]):
         Binding("r", "nothing", show=False, id="onboarding-no-refresh"),
     ]
 
+    app = capit_app()
+
     def __init__(self) -> None:
         super().__init__()
         self.choice: str = ""
@@ -51,14 +54,13 @@ class OnboardingScreen(Screen[None]):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
         yield Header(icon="$")
         yield Static("", id="progress")
         with ContentSwitcher(initial="step-platform", id="steps"):
             with VerticalScroll(id="step-platform", classes="step"):
                 yield Static(INTRO, id="intro", markup=False)
                 yield Static("Pick the platform that will issue your keys:", classes="question")
-                yield OptionList(*self.platform_options(app), id="platform-choice")
+                yield OptionList(*self.platform_options(), id="platform-choice")
                 yield Static("↑ ↓ to choose, enter to continue · esc leaves the setup; nothing is stored",
                              classes="hint", markup=False)
             with VerticalScroll(id="step-key", classes="step"):
@@ -91,8 +93,8 @@ class OnboardingScreen(Screen[None]):
                     yield Button("Issue your first capped key", id="issue", variant="primary")
         yield Footer(compact=True)
 
-    def platform_options(self, app: Any) -> list[Option]:
-        known = app.settings.known_platforms()
+    def platform_options(self) -> list[Option]:
+        known = self.app.settings.known_platforms()
         names = sorted(known, key=lambda n: (n != "openrouter", n != "aihubmix", n))
         options = []
         for name in names:
@@ -144,7 +146,7 @@ class OnboardingScreen(Screen[None]):
 
     def action_leave(self) -> None:
         """Esc: leave the setup. Nothing is stored unless the storage step was confirmed."""
-        app: Any = self.app
+        app = self.app
         self.workers.cancel_group(self, "onboarding-check")
         self.dismiss(None)
         if not app.platforms:
@@ -157,7 +159,7 @@ class OnboardingScreen(Screen[None]):
         self.choose(str(event.option.id))
 
     def choose(self, name: str) -> None:
-        app: Any = self.app
+        app = self.app
         self.choice = name
         self.checked = None
         custom = name == CUSTOM
@@ -181,7 +183,7 @@ class OnboardingScreen(Screen[None]):
     # ------------------------------------------------------------ step 2: the key, checked live
 
     def config(self) -> PlatformConfig:
-        app: Any = self.app
+        app = self.app
         if self.choice == CUSTOM:
             return self.query_one(GatewayFields).config(app.settings)
         return app.settings.known_platforms()[self.choice]
@@ -257,7 +259,7 @@ class OnboardingScreen(Screen[None]):
 
     @on(Button.Pressed, "#store")
     def store(self) -> None:
-        app: Any = self.app
+        app = self.app
         if self.checked is None:  # cannot happen through the UI: the key step comes first
             self.go("step-key")
             return
@@ -289,7 +291,7 @@ class OnboardingScreen(Screen[None]):
     def agents_text(self) -> Text:
         from capit_tui.agents import all_agents
 
-        app: Any = self.app
+        app = self.app
         found: list[tuple[Any, Any]] = []
         missing: list[Any] = []
         for agent in all_agents(app.agent_env):
@@ -318,7 +320,7 @@ class OnboardingScreen(Screen[None]):
 
     @on(Button.Pressed, "#issue")
     def action_issue(self) -> None:
-        app: Any = self.app
+        app = self.app
         self.dismiss(None)
         app.action_new_key()
 

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,9 +19,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from capit_tui.core import platform_setup as setup
 from capit_tui.core.platform_setup import Added, PlatformStatus, error_sentence, short_error
+from capit_tui.core.spend_watch import Update
 from capit_tui.core.text import display_url
 from capit_tui.tui.modals.add_platform import AddPlatformScreen
 from capit_tui.tui.table_nav import TableNav, nav_bindings
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
 
 WIDE = 110  # columns from which the table shows kind and the management-key page
@@ -42,6 +44,9 @@ class PlatformsScreen(TableNav, Screen):
         Binding("r", "refresh", "Refresh", id="platforms-refresh"),
     ] + nav_bindings("platforms")
 
+    app = capit_app()
+    table = getters.query_one("#platforms", DataTable)
+
     def __init__(self) -> None:
         super().__init__()
         self.balances: dict[str, Any] = {}  # name -> LOADING | Balance | None | Exception
@@ -59,7 +64,7 @@ class PlatformsScreen(TableNav, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        app: Any = self.app
+        app = self.app
         app.spend_signal.subscribe(self, self.on_spend)
         app.platforms_signal.subscribe(self, self.on_platforms)
         self.rebuild()
@@ -68,12 +73,8 @@ class PlatformsScreen(TableNav, Screen):
 
     # ------------------------------------------------------------ data
 
-    @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#platforms", DataTable)
-
     def statuses(self) -> list[PlatformStatus]:
-        app: Any = self.app
+        app = self.app
         return setup.statuses(app.settings, app.platforms)
 
     def status_of(self, name: str) -> PlatformStatus | None:
@@ -94,7 +95,7 @@ class PlatformsScreen(TableNav, Screen):
         return Text(setup.balance_text(value), justify="right")
 
     def keys_cell(self, st: PlatformStatus) -> Text:
-        app: Any = self.app
+        app = self.app
         if not st.configured:
             return Text("-", style="dim", justify="right")
         spend = app.spend
@@ -202,16 +203,16 @@ class PlatformsScreen(TableNav, Screen):
 
     # ------------------------------------------------------------ app signals
 
-    def on_spend(self, update: Any) -> None:
+    def on_spend(self, update: Update) -> None:
         if not self.is_mounted:
             return
         for st in self.statuses():
             self.update_row(st.name)
 
-    def on_platforms(self, _: Any) -> None:
+    def on_platforms(self, _: None) -> None:
         if not self.is_mounted:
             return
-        app: Any = self.app
+        app = self.app
         names = {c.name for c in app.platforms}
         self.balances = {n: v for n, v in self.balances.items() if n in names}
         self.rebuild()
@@ -221,7 +222,7 @@ class PlatformsScreen(TableNav, Screen):
 
     @work(exclusive=True, group="platform-balances", exit_on_error=False)
     async def fetch_balances(self) -> None:
-        app: Any = self.app
+        app = self.app
         names = [c.name for c in app.platforms]
         for name in names:
             self.balances[name] = LOADING
@@ -247,16 +248,16 @@ class PlatformsScreen(TableNav, Screen):
             return True if st is not None and st.configured else None
         if action == "remove":
             st = self.selected()
-            app: Any = self.app
+            app = self.app
             return True if st is not None and (st.configured or st.name in app.settings.platforms) else None
         return True
 
     def action_refresh(self) -> None:
         self.fetch_balances()
-        self.app.action_refresh()  # type: ignore[attr-defined]
+        self.app.action_refresh()
 
     def action_add(self) -> None:
-        app: Any = self.app
+        app = self.app
         st = self.selected()
         pre = st.name if st is not None and not st.configured else None
 
@@ -280,7 +281,7 @@ class PlatformsScreen(TableNav, Screen):
 
     @work(exclusive=True, group="platform-test", exit_on_error=False)
     async def test_platform(self, st: PlatformStatus) -> None:
-        app: Any = self.app
+        app = self.app
         try:
             probed = await setup.probe(app.platform(st.name))
         except Exception as exc:
@@ -297,7 +298,7 @@ class PlatformsScreen(TableNav, Screen):
 
     def action_remove(self) -> None:
         st = self.selected()
-        app: Any = self.app
+        app = self.app
         if st is None:
             return
         if st.source == "env":
@@ -323,7 +324,7 @@ class PlatformsScreen(TableNav, Screen):
                              done)
 
     def remove_platform(self, name: str) -> None:
-        app: Any = self.app
+        app = self.app
         try:
             removed = setup.remove(app.settings, name)
         except Exception as exc:
