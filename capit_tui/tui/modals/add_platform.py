@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from capit_tui.core import platform_setup as setup
 from capit_tui.core.platform_setup import Added, PlatformStatus, SetupError, error_sentence
@@ -155,7 +155,7 @@ class AddPlatformScreen(ModalScreen[Added | None]):
                 choice.keyring_refused(cfg.name)  # the file is offered from now on
             line.show("error", f"The key works. {error_sentence(exc)}")
             if choice.needs_consent:
-                choice.query_one("#consent", Checkbox).focus()
+                choice.focus_consent()
             return
         self.dismiss(added)
 

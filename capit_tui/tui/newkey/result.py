@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -92,7 +94,22 @@ class Done:
 
 
 class SecretCard(Vertical, can_focus=True):
-    """The one widget a new secret appears in: masked until revealed; the secret is dropped on close."""
+    """The one widget a new secret appears in: masked until revealed; the secret is dropped on close.
+
+    It hands the secret over itself (`copy_secret`, to the clipboard) and posts `SecretCard.Copied`, which
+    does not carry it.
+    """
+
+    class Copied(Message):
+        """The card's key was put on the clipboard."""
+
+        def __init__(self, card: SecretCard) -> None:
+            super().__init__()
+            self.card = card
+
+        @property
+        def control(self) -> SecretCard:
+            return self.card
 
     def __init__(self, handover: Handover):
         super().__init__(classes="card")
@@ -127,6 +144,14 @@ class SecretCard(Vertical, can_focus=True):
     @property
     def secret(self) -> str | None:
         return self._secret
+
+    def copy_secret(self) -> None:
+        """Put the key on the clipboard (OSC 52), the one way it leaves this card."""
+        if self._secret is None:
+            return
+        self.app.copy_to_clipboard(self._secret)
+        self.copied = True
+        self.post_message(self.Copied(self))
 
     def forget(self) -> None:
         self._secret = None
@@ -191,10 +216,11 @@ class ResultScreen(Screen):
 
     def action_copy(self) -> None:
         card = self.card()
-        if card is None or card.secret is None:
-            return
-        self.app.copy_to_clipboard(card.secret)
-        card.copied = True
+        if card is not None:
+            card.copy_secret()
+
+    @on(SecretCard.Copied)
+    def copied(self) -> None:
         self.notify("Copied the key to the clipboard (OSC 52). Paste it now; it is not shown again.",
                     title="copied", markup=False)
 

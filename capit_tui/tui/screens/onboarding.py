@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from capit_tui.tui.widgets.secret_input import SecretInput
-from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Header, Input, OptionList, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from capit_tui.core import platform_setup as setup
@@ -122,7 +122,7 @@ class OnboardingScreen(Screen[None]):
         if step == "step-key" and self.choice == CUSTOM:
             self.query_one(GatewayFields).focus_first()
         elif step == "step-store" and self.query_one(StorageChoice).needs_consent:
-            self.query_one("#consent", Checkbox).focus()
+            self.query_one(StorageChoice).focus_consent()
         else:
             self.query_one(focus).focus()
 
@@ -252,7 +252,7 @@ class OnboardingScreen(Screen[None]):
         choice = self.query_one(StorageChoice)
         self.query_one("#store", Button).disabled = choice.needs_consent and not choice.consented
 
-    @on(Checkbox.Changed, "#consent")
+    @on(StorageChoice.Changed)
     def consent_changed(self) -> None:
         self.update_store_button()
         self.query_one("#store-result", CheckLine).show("")

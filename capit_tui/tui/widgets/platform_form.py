@@ -1,15 +1,18 @@
 """The pieces of the add-a-platform form, used by the Add platform dialog and the first-run setup alike:
 the fields of a new gateway, the live check's line, and where the key will be kept.
 
-They hold no rules: the config, the check and the storing are `capit_tui.core.platform_setup`'s.
+They hold no rules: the config, the check and the storing are `capit_tui.core.platform_setup`'s. The screen
+sets them (attributes down); StorageChoice tells it when the box is ticked (`StorageChoice.Changed`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, LoadingIndicator, Select, Static
 
 from capit_tui.core import platform_setup as setup
@@ -91,7 +94,10 @@ class CheckLine(Horizontal):
 
 
 class StorageChoice(Vertical):
-    """Where the key will be kept: the keyring, or a 0600 file only when the box is ticked."""
+    """Where the key will be kept: the keyring, or a 0600 file only when the box is ticked.
+
+    Posts `StorageChoice.Changed` when the user ticks or unticks the box.
+    """
 
     DEFAULT_CSS = """
     StorageChoice { height: auto; }
@@ -99,6 +105,18 @@ class StorageChoice(Vertical):
     StorageChoice > Checkbox { margin-top: 1; }
     StorageChoice.-keyring > Checkbox { display: none; }
     """
+
+    class Changed(Message):
+        """The consent to keep the key in the file was given or taken back."""
+
+        def __init__(self, choice: StorageChoice, consented: bool) -> None:
+            super().__init__()
+            self.choice = choice
+            self.consented = consented
+
+        @property
+        def control(self) -> StorageChoice:
+            return self.choice
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -130,6 +148,11 @@ class StorageChoice(Vertical):
         self.query_one("#storage-text", Static).update(text)
         self.query_one("#consent", Checkbox).label = f"Keep it in {tilde(self.storage.file)} (mode 0600)"
 
+    @on(Checkbox.Changed, "#consent")
+    def _consent_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()  # the box is this widget's own business; the screen hears StorageChoice.Changed
+        self.post_message(self.Changed(self, event.value))
+
     @property
     def needs_consent(self) -> bool:
         return not self.storage.keyring or bool(self.refused)
@@ -137,6 +160,9 @@ class StorageChoice(Vertical):
     @property
     def consented(self) -> bool:
         return self.query_one("#consent", Checkbox).value
+
+    def focus_consent(self) -> None:
+        self.query_one("#consent", Checkbox).focus()
 
     def keyring_refused(self, platform: str) -> None:
         self.refused = "The system keyring refused to store the key; unlock it and try again."
