@@ -342,7 +342,7 @@ async def test_i_opens_the_new_key_form_with_the_agent_preselected(sb, isolated_
 
 
 async def test_enter_shows_the_details(sb, isolated_home):
-    from capit_tui.tui.screens.agents import AgentDetailScreen
+    from capit_tui.tui.modals.agent_detail import AgentDetailScreen
 
     w = install(sb, isolated_home)
     app = app_for(sb, w)

@@ -1,7 +1,9 @@
 """The full-screen app: modes (Keys, Agents, Platforms, Backups), global bindings, the command
-palette, the background spend refresh, and the key actions every screen shares.
+palette, the background spend refresh, the key actions every screen shares, and the step from the
+new-key form to its review (`NewKeyScreen.Ready`).
 
-The app holds no logic the CLI lacks: it calls the same core (service, install, changes, backups).
+The app holds no logic the CLI lacks: it calls the same core (keys, install, changes, backups).
+Screens reach it typed through `typed_app.capit_app()`.
 """
 
 from __future__ import annotations
