@@ -17,8 +17,6 @@ from capit_tui.agents.base import Agent, Detection, InstalledKey
 from capit_tui.core.backups import Backup
 from capit_tui.core.fsutil import UnsafeFile
 from capit_tui.core.ledger import Install, Ledger
-from capit_tui.core.text import tilde as tilde  # re-exported until the TUI imports core.text
-from capit_tui.core.text import tilde_text as tilde_text
 
 # ---------------------------------------------------------------- paths
 
@@ -139,4 +137,4 @@ def installed_secrets(statuses: Iterable[AgentStatus]) -> list[str]:
 
 
 __all__ = ["AgentStatus", "agent_home", "agent_status", "agent_statuses", "backup_key_label", "backup_key_labels",
-           "installed_secrets", "tilde", "tilde_text"]
+           "installed_secrets"]

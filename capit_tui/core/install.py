@@ -22,7 +22,7 @@ from capit_tui.core.changes import ApplyError, Plan, PlanError, StaleError, appl
 from capit_tui.core.fsutil import UnsafeFile
 from capit_tui.core.keys import Configured, default_name
 from capit_tui.core.ledger import Install, Ledger, now_iso
-from capit_tui.core.model import IssuedKey
+from capit_tui.core.model import Budget, IssuedKey
 from capit_tui.core.redact import mask, placeholder_like
 from capit_tui.errors import CapitError
 
@@ -189,3 +189,26 @@ async def _revoke(p: Any, issued: dict[str, IssuedKey]) -> str:
     names = ", ".join(k.key.name for k in issued.values())
     many = len(issued) > 1
     return f" The key{'s' if many else ''} just issued ({names}) {'were' if many else 'was'} revoked."
+
+
+@dataclass
+class IssueRequest:
+    """What the new-key form asks for: the review shows it, then issues it (`execute`, or one key alone)."""
+
+    platform: Configured
+    limit: Decimal | None  # None: no cap (only with the explicit checkbox)
+    reset: str | None  # None: never resets
+    name: str | None  # the base name the user typed; None: capit-<agent>-<date> per agent
+    key_name: str  # the key's name when no agent is chosen
+    model: str | None
+    agents: list[Agent]
+    preview: Preview | None  # None when no agent is chosen: no file changes
+    home: Path  # the agents' home, shown as ~
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(self.limit, self.reset)
+
+    @property
+    def cap_text(self) -> str:
+        return self.budget.describe() if self.limit is not None else "NO cap"

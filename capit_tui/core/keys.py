@@ -19,7 +19,6 @@ from capit_tui.core import settings as settings_mod
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.model import UNSET, CappedKey, IssuedKey
 from capit_tui.core.settings import PlatformConfig, Settings
-from capit_tui.core.text import display_name as display_name  # re-exported until the TUI imports core.text
 from capit_tui.core.text import has_control
 from capit_tui.errors import CapitError
 

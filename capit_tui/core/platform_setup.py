@@ -18,8 +18,7 @@ from capit_tui.core import settings as settings_mod
 from capit_tui.core.keys import Configured
 from capit_tui.core.model import Balance, KeyInfo
 from capit_tui.core.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Settings
-from capit_tui.core.text import display_url as display_url  # re-exported until the TUI imports core.text
-from capit_tui.core.text import tilde as tilde
+from capit_tui.core.text import tilde
 from capit_tui.errors import CapitError
 
 KIND_TITLES = {"openrouter": "OpenRouter-compatible", "oneapi": "one-api / new-api gateway"}
@@ -332,3 +331,46 @@ __all__ = [
     "env_only_reason", "manage_hint", "probe", "probe_sentence", "remove", "resolve",
     "should_save", "statuses", "storage", "store", "title", "with_platform", "without_platform",
 ]
+
+
+# ---------------------------------------------------------------- storing with consent (the TUI's forms)
+
+
+class KeyringRefused(SetupError):
+    """The system keyring refused the key and the file was not allowed, so nothing was stored."""
+
+
+def store_with_consent(s: Settings, cfg: PlatformConfig, key: str, *, needs_consent: bool,
+                       consented: bool) -> Added:
+    """`store` for a form with a consent box: the keyring, or the 0600 file when the form `needs_consent`
+    (no keyring, or it refused) and the user `consented`. Nothing is stored without consent (SetupError);
+    KeyringRefused when the keyring refuses, so the form can offer the file."""
+    if needs_consent and not consented:
+        raise SetupError("Nothing was stored: tick the box to keep the key in the file, or set "
+                         f"{vault.env_var(cfg.name)} instead.")
+    try:
+        return store(s, cfg, key, allow_file=needs_consent and consented)
+    except vault.NoKeyringError:
+        raise KeyringRefused("The system keyring refused to store the key, so nothing was stored. Unlock it and "
+                             "try again, or tick the box to keep it in a file.") from None
+
+
+# ---------------------------------------------------------------- failures in words (the TUI's forms and tables)
+
+SHORT_ERRORS = {"server": "server error", "auth": "key rejected", "not-management-key": "not a mgmt key",
+                "network": "unreachable", "rate-limited": "rate limited", "malformed": "bad reply",
+                "forbidden": "refused", "not-found": "not found"}
+
+
+def short_error(exc: BaseException) -> str:
+    """A failure in a few words, for a narrow table cell: `key rejected`, `unreachable`, ..."""
+    return SHORT_ERRORS.get(getattr(exc, "kind", ""), "error")
+
+
+def error_sentence(exc: BaseException) -> str:
+    """What to show for a failure: a platform's or the vault's own sentence, else the type of error."""
+    from capit_tui.platforms.base import PlatformError
+
+    if isinstance(exc, (PlatformError, vault.VaultError, SetupError)):
+        return str(exc)
+    return f"capit-tui hit an unexpected {type(exc).__name__}; please report it."

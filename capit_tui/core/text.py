@@ -1,4 +1,4 @@
-"""Words and text shared by every front end: plurals, lists in a sentence, paths shown with `~`,
+"""Words and text shared by every front end: plurals, lists in a sentence, paths shown with `~`, times,
 text that came from outside made safe for a terminal, and a plain-text table.
 
 No Textual and no printing: the CLI and the TUI both word their answers with these.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 
@@ -89,3 +90,8 @@ def text_table(rows: Iterable[Sequence[str]], headers: Sequence[str], right: Ite
         return "  ".join(c.rjust(widths[i]) if i in align else c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
 
     return "\n".join([fmt(headers)] + [fmt(r) for r in rows])
+
+
+def timestamp(moment: datetime) -> str:
+    """A time to the minute, the way tables show it: `2026-11-21 12:00`."""
+    return moment.strftime("%Y-%m-%d %H:%M")

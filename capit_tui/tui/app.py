@@ -1,14 +1,16 @@
 """The full-screen app: modes (Keys, Agents, Platforms, Backups), global bindings, the command
-palette, the background spend refresh, and the key actions every screen shares.
+palette, the background spend refresh, the key actions every screen shares, and the step from the
+new-key form to its review (`NewKeyScreen.Ready`).
 
-The app holds no logic the CLI lacks: it calls the same core (service, install, changes, backups).
+The app holds no logic the CLI lacks: it calls the same core (keys, install, changes, backups).
+Screens reach it typed through `typed_app.capit_app()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -23,6 +25,15 @@ from capit_tui.core.model import UNSET, CappedKey
 from capit_tui.core.keys import Configured, list_keys_on
 from capit_tui.core.settings import Settings
 from capit_tui.core.spend_watch import SpendWatch, Update
+
+if TYPE_CHECKING:
+    from datetime import date
+
+    from textual.notifications import SeverityLevel
+    from textual.timer import Timer
+
+    from capit_tui.platforms.base import Platform
+    from capit_tui.tui.newkey.form import NewKeyScreen
 
 
 def _keys_screen() -> Screen:
@@ -73,7 +84,7 @@ class CapitApp(App[None]):
                  demo: bool = False, clock: Callable[[], datetime] | None = None,
                  refresh_interval: float | None = None, auto_refresh: bool = True,
                  agent_env: Mapping[str, str] | None = None, store: BackupStore | None = None,
-                 ledger: Ledger | None = None, today: Any = None):
+                 ledger: Ledger | None = None, today: date | None = None):
         super().__init__()
         from capit_tui.core import settings as settings_mod
 
@@ -95,14 +106,14 @@ class CapitApp(App[None]):
         self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
         self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
         self.refreshing = False
-        self._opened: dict[str, Any] = {}
-        self._timer: Any = None
+        self._opened: dict[str, Platform] = {}
+        self._timer: Timer | None = None
         if demo:
             self.sub_title = "DEMO: sandbox platform, nothing of yours is touched"
 
     # ------------------------------------------------------------ platforms
 
-    def platform(self, name: str) -> Any:
+    def platform(self, name: str) -> Platform:
         """The long-lived adapter for a platform (one HTTP client each, reused by every refresh)."""
         if name not in self._opened:
             c = next(c for c in self.platforms if c.name == name)
@@ -168,7 +179,7 @@ class CapitApp(App[None]):
         for c in update.crossings:
             from capit_tui.core.money import format_usd
 
-            level = "error" if c.threshold >= 100 else "warning"
+            level: SeverityLevel = "error" if c.threshold >= 100 else "warning"
             self.notify(f"{c.key.name} has spent {format_usd(c.key.spent)} of its {format_usd(c.key.limit)} cap "
                         f"({c.threshold}%).", title="Cap reached" if c.threshold >= 100 else "80% of cap",
                         severity=level, markup=False)
@@ -262,7 +273,8 @@ class CapitApp(App[None]):
 
     def action_new_key(self, agents: Iterable[str] = ()) -> None:
         from capit_tui.tui.newkey.form import NewKeyScreen
-        from capit_tui.tui.newkey.review import ResultScreen, ReviewScreen
+        from capit_tui.tui.newkey.result import ResultScreen
+        from capit_tui.tui.newkey.review import ReviewScreen
 
         if isinstance(self.screen, (NewKeyScreen, ReviewScreen, ResultScreen)):
             return  # already in the new-key flow
@@ -270,6 +282,13 @@ class CapitApp(App[None]):
             self.notify("Add a platform first (3 Platforms, then a).", severity="warning")
             return
         self.push_screen(NewKeyScreen(preselect=list(agents)))
+
+    def on_new_key_screen_ready(self, message: NewKeyScreen.Ready) -> None:
+        """The form is filled in: open its review (the form and the review never import each other)."""
+        from capit_tui.tui.newkey.review import ReviewScreen
+
+        if message.form is self.screen:  # not if the form was left meanwhile
+            self.push_screen(ReviewScreen(message.request))
 
     async def action_quit(self) -> None:
         """Quitting in the middle of an install could leave keys issued and files half-written: refuse."""

@@ -1,13 +1,17 @@
-"""Spend shown as text: a bar of spent/cap coloured by level, and a cap label."""
+"""Spend shown as text: a bar of spent/cap coloured by level, a cap label, and an agent's key's spend."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
+
+if TYPE_CHECKING:
+    from capit_tui.core.agent_status import AgentStatus
 
 SHORT_RESET = {"daily": "/day", "weekly": "/wk", "monthly": "/mo", None: " total"}
 
@@ -56,3 +60,17 @@ def percent_text(key: CappedKey) -> Text:
 def status_text(key: CappedKey) -> Text:
     s = key.status
     return Text(s, style={"active": "green", "capped": "bold red", "disabled": "dim"}.get(s, ""))
+
+
+def spend_text(st: AgentStatus, keys: dict[tuple[str, str], CappedKey], *, short: bool = False) -> Text:
+    """`$1.20 of $5.00` for the capit key the agent holds; '-' when it holds none; '…' before a refresh."""
+    ident = st.capit_ident
+    if ident is None:
+        return Text("-", style="dim")
+    k = keys.get(ident)
+    if k is None:
+        return Text("…", style="dim")
+    sep = "/" if short else " of "
+    if k.limit is None:
+        return Text(f"{format_usd(k.spent)}{sep}no cap", style="dim")
+    return Text(f"{format_usd(k.spent)}{sep}{format_usd(k.limit)}", style=STYLE[level(k.percent)])

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 
-def nav_bindings(prefix: str) -> list[Binding]:
+def nav_bindings(prefix: str) -> list[BindingType]:
     """j/k/g/G for a table screen, with ids `<prefix>-down|up|top|bottom` so each can be remapped."""
     return [
         Binding("j", "cursor_down", show=False, id=f"{prefix}-down"),

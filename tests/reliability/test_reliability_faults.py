@@ -539,7 +539,7 @@ async def test_tui_install_backup_cannot_be_made(tsb, isolated_home, tui_env):
 
 
 async def test_tui_install_rides_out_a_429(tsb, isolated_home, tui_env):
-    from capit_tui.tui.newkey.review import ResultScreen
+    from capit_tui.tui.newkey.result import ResultScreen
 
     with_agents(isolated_home)
     before_keys = set(tsb.keys)

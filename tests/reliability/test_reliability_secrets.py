@@ -366,7 +366,8 @@ async def test_tui_flows_show_no_secret(sb, isolated_home, tmp_path, monkeypatch
     from tui_support import no_blink, settle
 
     from capit_tui.tui.app import CapitApp
-    from capit_tui.tui.newkey.review import ResultScreen, ReviewScreen
+    from capit_tui.tui.newkey.result import ResultScreen
+    from capit_tui.tui.newkey.review import ReviewScreen
     from capit_tui.core.keys import Configured
     from capit_tui.core.settings import PlatformConfig, Settings
 
@@ -544,7 +545,7 @@ async def test_tui_add_platform_keeps_the_typed_key_out_of_sight(sb, isolated_ho
     from tui_support import no_blink, settle
 
     from capit_tui.tui.app import CapitApp
-    from capit_tui.tui.screens.platforms import AddPlatformScreen
+    from capit_tui.tui.modals.add_platform import AddPlatformScreen
     from capit_tui.core.keys import Configured
     from capit_tui.core.settings import PlatformConfig, Settings
 

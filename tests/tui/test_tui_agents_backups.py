@@ -22,7 +22,8 @@ from textual.widgets import DataTable
 from tui_support import TODAY, configured, fixed_clock, make_app, no_blink, sandbox, settle
 
 from capit_tui import agents as agents_mod
-from capit_tui.core.agent_status import agent_statuses, tilde, tilde_text
+from capit_tui.core.agent_status import agent_statuses
+from capit_tui.core.text import tilde, tilde_text
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.redact import mask
@@ -224,7 +225,7 @@ async def test_agents_show_installed_keys_and_their_capit_keys(sb, isolated_home
 
 
 async def test_u_restores_claudes_previous_config(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
     from capit_tui.tui.widgets.diff_view import DiffView
 
     w = install(sb, isolated_home)
@@ -255,7 +256,7 @@ async def test_u_restores_claudes_previous_config(sb, isolated_home):
 
 
 async def test_u_then_n_changes_nothing(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     before = (w.claude.read_bytes(), w.codex.read_bytes())
@@ -274,7 +275,7 @@ async def test_u_then_n_changes_nothing(sb, isolated_home):
 
 
 async def test_a_file_changed_after_the_preview_is_not_overwritten(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     app = app_for(sb, w)
@@ -342,7 +343,7 @@ async def test_i_opens_the_new_key_form_with_the_agent_preselected(sb, isolated_
 
 
 async def test_enter_shows_the_details(sb, isolated_home):
-    from capit_tui.tui.screens.agents import AgentDetailScreen
+    from capit_tui.tui.modals.agent_detail import AgentDetailScreen
 
     w = install(sb, isolated_home)
     app = app_for(sb, w)
@@ -363,7 +364,7 @@ async def test_enter_shows_the_details(sb, isolated_home):
 
 
 async def test_backups_lists_the_install_and_restores_every_file(sb, isolated_home):
-    from capit_tui.tui.screens.backups import RestoreReviewScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
 
     w = install(sb, isolated_home)
     installed = {p: p.read_bytes() for p in (w.claude, w.codex)}

@@ -19,7 +19,8 @@ from capit_tui.sandbox import sha256_hex
 from capit_tui.core.redact import mask
 from capit_tui.tui.modals.confirm import ConfirmScreen
 from capit_tui.tui.newkey.form import NewKeyScreen
-from capit_tui.tui.newkey.review import ResultScreen, ReviewScreen
+from capit_tui.tui.newkey.result import ResultScreen
+from capit_tui.tui.newkey.review import ReviewScreen
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig, Settings
 from tui_support import TODAY, fixed_clock, make_app, no_blink, sandbox, settle

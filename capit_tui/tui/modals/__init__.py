@@ -1,1 +1,2 @@
-"""Modal dialogs: confirmations, the cap editor, key details, help, the restore review."""
+"""Modal dialogs: confirmations, the cap editor, key and agent details, help, adding a platform, the restore
+review."""

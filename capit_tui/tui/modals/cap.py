@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import MoneyError, parse_cap
-from capit_tui.core.keys import display_name
+from capit_tui.core.text import display_name
 
 RESET_OPTIONS = [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("never (lifetime total)", "never")]
 

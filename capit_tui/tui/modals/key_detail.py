@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -14,8 +13,9 @@ from textual.widgets import Label, Sparkline, Static
 
 from capit_tui.core.model import CappedKey, iso
 from capit_tui.core.money import format_usd
-from capit_tui.core.keys import display_name
+from capit_tui.core.text import display_name
 from capit_tui.tui.spend_bar import percent_text, spend_bar
+from capit_tui.tui.typed_app import capit_app
 
 
 class KeyDetailScreen(ModalScreen[None]):
@@ -29,12 +29,14 @@ class KeyDetailScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,enter,q", "close", "Close", id="detail-close")]
 
+    app = capit_app()
+
     def __init__(self, key: CappedKey):
         super().__init__()
         self.key = key
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
+        app = self.app
         k = self.key
         with VerticalScroll():
             yield Label(f"{display_name(k.name, 60)}  ({k.platform}, {k.status})", id="name", markup=False)

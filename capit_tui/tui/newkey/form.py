@@ -1,17 +1,16 @@
 """The new-key form (`n`): platform, name, cap, reset, the agents to install into, an optional model.
 
 Every field is checked as it changes. Enter, ctrl+s or the Review button plan the file edits with
-`install.preview` (the same core the CLI uses; nothing is issued and nothing is written) and open
-the review; a file that cannot be edited safely is shown here, in the form, and nothing happens.
+`install.preview` (the same core the CLI uses; nothing is issued and nothing is written) and post
+`NewKeyScreen.Ready` with the `install.IssueRequest`, on which the app opens the review; a file that
+cannot be edited safely is shown here, in the form, and nothing happens.
 Esc leaves without issuing anything.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -19,47 +18,26 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from capit_tui.core.agent_status import agent_home, tilde_text
+from capit_tui.core.agent_status import agent_home
 from capit_tui.agents import all_agents
 from capit_tui.agents.base import Agent
-from capit_tui.core.install import Preview, key_name
-from capit_tui.core.model import Budget
+from capit_tui.core.install import IssueRequest, key_name
 from capit_tui.core.money import MoneyError, parse_cap
 from capit_tui.core.redact import redact
 from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name
+from capit_tui.core.text import tilde_text
+from capit_tui.tui.typed_app import capit_app
 
 RESETS = [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("never (lifetime total)", "never")]
 NO_RESET = [("never (this platform's caps never reset)", "never")]
 NO_CAP_LABEL = "no cap (a runaway agent can spend your whole balance)"
 MANUAL_LABEL = "(manual: key shown once with steps)"
 UNCAPPED_WORDS = ("none", "no", "no cap", "no-cap", "unlimited", "uncapped", "0", "0.00", "$0")
-
-
-@dataclass
-class Order:
-    """What the form asks for: handed to the review, which issues it."""
-
-    platform: Configured
-    limit: Decimal | None  # None: no cap (only with the explicit checkbox)
-    reset: str | None  # None: never resets
-    name: str | None  # the base name the user typed; None: capit-<agent>-<date> per agent
-    key_name: str  # the key's name when no agent is chosen
-    model: str | None
-    agents: list[Agent]
-    preview: Preview | None  # None when no agent is chosen: no file changes
-    home: Path  # the agents' home, shown as ~
-
-    @property
-    def budget(self) -> Budget:
-        return Budget(self.limit, self.reset)
-
-    @property
-    def cap_text(self) -> str:
-        return self.budget.describe() if self.limit is not None else "NO cap"
 
 
 def detection_text(agent: Agent) -> str:
@@ -94,6 +72,16 @@ class NewKeyScreen(Screen):
         Binding("n", "ignore", show=False, id="new-key-form-n"),
     ]
 
+    app = capit_app()
+
+    class Ready(Message):
+        """The form is filled in and its file edits are planned: the review comes next."""
+
+        def __init__(self, form: NewKeyScreen, request: IssueRequest) -> None:
+            super().__init__()
+            self.form = form
+            self.request = request
+
     def __init__(self, preselect: list[str] | None = None):
         super().__init__()
         self.preselect = [p.lower() for p in (preselect or [])]
@@ -106,11 +94,11 @@ class NewKeyScreen(Screen):
 
     @property
     def today(self) -> date:
-        return getattr(self.app, "today", None) or date.today()
+        return self.app.today or date.today()
 
     def agent_rows(self) -> list[tuple[Agent, str, bool]]:
         """(agent, detection, checked) in the order shown: found file agents, other file agents, manual."""
-        env = getattr(self.app, "agent_env", None)
+        env = self.app.agent_env
         agents = all_agents(env)
         self._agents = {a.name: a for a in agents}
         rows = []
@@ -131,7 +119,7 @@ class NewKeyScreen(Screen):
         return sorted(rows, key=group)  # stable: the registry's order within each group
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
+        app = self.app
         names = [c.name for c in app.platforms]
         rows = self.agent_rows()
         yield Header(icon="$")
@@ -197,12 +185,12 @@ class NewKeyScreen(Screen):
         return [a for a in self._agents.values() if a.name in chosen]
 
     def configured(self) -> Configured:
-        app: Any = self.app
+        app = self.app
         name = self.field("platform").value
         return next(c for c in app.platforms if c.name == name)
 
     def supports_reset(self) -> bool:
-        app: Any = self.app
+        app = self.app
         try:
             return bool(app.platform(self.configured().name).supports_reset)
         except Exception:
@@ -210,7 +198,7 @@ class NewKeyScreen(Screen):
 
     @on(Select.Changed, "#platform")
     def platform_changed(self) -> None:
-        app: Any = self.app
+        app = self.app
         reset = self.field("reset")
         if self.supports_reset():
             default = app.settings.default_reset or "never"
@@ -354,24 +342,24 @@ class NewKeyScreen(Screen):
         base = self.name_base()
         agents = self.selected_agents()
         c = self.configured()
-        order = Order(c, limit, reset, base, base or default_name(None, self.today), model, agents, None,
-                      agent_home(getattr(self.app, "agent_env", None)))
+        request = IssueRequest(c, limit, reset, base, base or default_name(None, self.today), model, agents, None,
+                      agent_home(self.app.agent_env))
         if not agents:
-            self.open_review(order)
+            self.open_review(request)
             return
         self._busy = True
         self.say("busy", "Preparing the diff…")
-        self.build_preview(order)
+        self.build_preview(request)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def build_preview(self, order: Order) -> None:
+    def build_preview(self, request: IssueRequest) -> None:
         """Plan the edits off the UI thread (it reads every agent file). Nothing is issued or written."""
         from capit_tui.core.changes import PlanError
         from capit_tui.core.install import preview
 
-        app: Any = self.app
+        app = self.app
         try:
-            pv = preview(order.platform, order.agents, name=order.name, model=order.model,
+            pv = preview(request.platform, request.agents, name=request.name, model=request.model,
                          today=getattr(app, "today", None))
         except PlanError as exc:
             app.call_from_thread(self.preview_failed, str(exc))
@@ -379,34 +367,32 @@ class NewKeyScreen(Screen):
         except Exception as exc:  # an unexpected failure must not leave the form stuck
             app.call_from_thread(self.preview_failed, f"Could not prepare the diff: {exc}")
             return
-        order.preview = pv
-        app.call_from_thread(self.preview_ready, order)
+        request.preview = pv
+        app.call_from_thread(self.preview_ready, request)
 
     def preview_failed(self, message: str) -> None:
         if not self.is_current:
             return  # the form was left while the diff was being prepared
         self._busy = False
         self.say("busy", "")
-        home = agent_home(getattr(self.app, "agent_env", None))
+        home = agent_home(self.app.agent_env)
         self.say("plan-error", tilde_text(redact(message), home))
 
-    def preview_ready(self, order: Order) -> None:
+    def preview_ready(self, request: IssueRequest) -> None:
         if not self.is_current:
             return  # the form was left while the diff was being prepared: no review, nothing issued
         self._busy = False
         self.say("busy", "")
-        pv = order.preview
+        pv = request.preview
         if pv is not None and pv.unsupported:
-            titles = {a.name: a.title for a in order.agents}
+            titles = {a.name: a.title for a in request.agents}
             lines = [f"{titles.get(n, n)}: {why}" for n, why in pv.unsupported.items()]
             self.say("plan-error", "\n".join(lines) + "\nUncheck it to go on. Nothing was issued.")
             return
-        self.open_review(order)
+        self.open_review(request)
 
-    def open_review(self, order: Order) -> None:
-        from capit_tui.tui.newkey.review import ReviewScreen
-
-        self.app.push_screen(ReviewScreen(order))
+    def open_review(self, request: IssueRequest) -> None:
+        self.post_message(self.Ready(self, request))  # the app opens the review
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -417,4 +403,4 @@ class NewKeyScreen(Screen):
         pass
 
 
-__all__ = ["NewKeyScreen", "Order"]
+__all__ = ["NewKeyScreen"]

@@ -7,30 +7,30 @@ with that key's spend against its cap from the live spend watch.
 
 i installs a key into the selected agent (the new-key form, preselected); u restores the agent's
 previous config from the latest backup holding its files (diff first, y restores, n cancels);
-enter shows the details.
+enter shows the details (`modals/agent_detail.py`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
 
-from capit_tui.tui.table_nav import TableNav, nav_bindings
-from capit_tui.core.agent_status import AgentStatus, agent_home, agent_statuses, tilde
-from capit_tui.core.model import CappedKey
-from capit_tui.core.money import format_usd
-from capit_tui.core.keys import display_name
+from capit_tui.core.agent_status import AgentStatus, agent_home, agent_statuses
+from capit_tui.core.restore import RestorePreview
 from capit_tui.core.spend_watch import Update
+from capit_tui.core.text import display_name, tilde
+from capit_tui.tui.modals.agent_detail import AgentDetailScreen
+from capit_tui.tui.spend_bar import spend_text
+from capit_tui.tui.table_nav import TableNav, nav_bindings
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
-from capit_tui.tui.spend_bar import STYLE, level
 
 WIDE = 120
 
@@ -38,20 +38,6 @@ NARROW_COLUMNS = (("program", "Program"), ("found", "Found"), ("key", "Key in us
                   ("spend", "Spent/cap"))
 WIDE_COLUMNS = (("program", "Program"), ("found", "Found"), ("install", "Install"), ("files", "Config files"),
                 ("key", "Key in use"), ("capit", "capit key"), ("spend", "Spent of cap"), ("warnings", "Warnings"))
-
-
-def spend_text(st: AgentStatus, keys: dict[tuple[str, str], CappedKey], *, short: bool = False) -> Text:
-    """`$1.20 of $5.00` for the capit key the agent holds; '-' when it holds none; '…' before a refresh."""
-    ident = st.capit_ident
-    if ident is None:
-        return Text("-", style="dim")
-    k = keys.get(ident)
-    if k is None:
-        return Text("…", style="dim")
-    sep = "/" if short else " of "
-    if k.limit is None:
-        return Text(f"{format_usd(k.spent)}{sep}no cap", style="dim")
-    return Text(f"{format_usd(k.spent)}{sep}{format_usd(k.limit)}", style=STYLE[level(k.percent)])
 
 
 def found_text(st: AgentStatus) -> Text:
@@ -66,12 +52,15 @@ class AgentsScreen(TableNav, Screen):
         Binding("enter", "details", "Details", id="agent-details", priority=True),
     ] + nav_bindings("agents")
 
+    app = capit_app()
+    table = getters.query_one("#agents", DataTable)
+
     def __init__(self) -> None:
         super().__init__()
         self.wide: bool | None = None
         self.statuses: dict[str, AgentStatus] = {}
         self.has_backup: dict[str, bool] = {}
-        self._home: Any = None
+        self._home: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="$")
@@ -81,7 +70,7 @@ class AgentsScreen(TableNav, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.app.spend_signal.subscribe(self, self.on_spend)  # type: ignore[attr-defined]
+        self.app.spend_signal.subscribe(self, self.on_spend)
         self.rebuild()
         self.table.focus()
 
@@ -95,19 +84,15 @@ class AgentsScreen(TableNav, Screen):
             self.rebuild()
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#agents", DataTable)
-
-    @property
-    def home(self) -> Any:
+    def home(self) -> Path:
         if self._home is None:
-            self._home = agent_home(self.app.agent_env)  # type: ignore[attr-defined]
+            self._home = agent_home(self.app.agent_env)
         return self._home
 
     # ------------------------------------------------------------ rendering
 
     def scan(self) -> None:
-        app: Any = self.app
+        app = self.app
         self._home = agent_home(app.agent_env)
         found = agent_statuses(app.agent_env, app.ledger, found_first=True)
         self.statuses = {s.name: s for s in found}
@@ -119,7 +104,7 @@ class AgentsScreen(TableNav, Screen):
         self.has_backup = {name: name in held for name in self.statuses}
 
     def cells(self, st: AgentStatus) -> dict[str, Any]:
-        app: Any = self.app
+        app = self.app
         wide = bool(self.wide)
         a = st.agent
         home = self.home
@@ -151,7 +136,7 @@ class AgentsScreen(TableNav, Screen):
         }
 
     def rebuild(self) -> None:
-        app: Any = self.app
+        app = self.app
         table = self.table
         wide = self.size.width >= WIDE if self.size.width else False
         current = self.cursor_name()
@@ -174,7 +159,7 @@ class AgentsScreen(TableNav, Screen):
         if update.added:
             self.rebuild()
             return
-        keys = self.app.spend.keys  # type: ignore[attr-defined]
+        keys = self.app.spend.keys
         with self.app.batch_update():
             for name, st in self.statuses.items():
                 if st.capit is not None and name in self.table.rows:
@@ -221,16 +206,16 @@ class AgentsScreen(TableNav, Screen):
     def action_install(self) -> None:
         st = self.selected()
         if st is not None:
-            self.app.action_new_key(agents=[st.name])  # type: ignore[attr-defined]
+            self.app.action_new_key(agents=[st.name])
 
     def action_restore(self) -> None:
         st = self.selected()
         if st is None:
             return
-        app: Any = self.app
+        app = self.app
         from capit_tui.core.agent_status import installed_secrets
         from capit_tui.core.restore import restore_preview
-        from capit_tui.tui.screens.backups import review_restore
+        from capit_tui.tui.modals.restore_review import review_restore
 
         b = app.store.latest(st.name)
         if b is None:
@@ -238,7 +223,7 @@ class AgentsScreen(TableNav, Screen):
                        title="Nothing to restore", markup=False)
             return
 
-        def make() -> Any:
+        def make() -> RestorePreview:
             secrets = installed_secrets(agent_statuses(app.agent_env, app.ledger))
             return restore_preview(app.store, b.id, st.name, secrets=secrets)
 
@@ -252,7 +237,7 @@ class AgentsScreen(TableNav, Screen):
         st = self.selected()
         if st is None:
             return
-        app: Any = self.app
+        app = self.app
 
         def done(action: str | None) -> None:
             if action == "install":
@@ -261,95 +246,3 @@ class AgentsScreen(TableNav, Screen):
                 self.action_restore()
 
         app.push_screen(AgentDetailScreen(st, self.home, app.spend.keys, self.has_backup.get(st.name, False)), done)
-
-
-
-class AgentDetailScreen(ModalScreen[str | None]):
-    """One agent: where it is, its files, the key it uses, notes, warnings and what to do next."""
-
-    DEFAULT_CSS = """
-    AgentDetailScreen { align: center middle; }
-    AgentDetailScreen > VerticalScroll { width: 90; max-width: 96%; height: auto; max-height: 96%;
-        border: thick $primary; background: $surface; padding: 0 1; }
-    AgentDetailScreen #name { text-style: bold; }
-    AgentDetailScreen .head { color: $text-muted; margin-top: 1; }
-    AgentDetailScreen .warning { color: $warning; }
-    AgentDetailScreen #keys-hint { color: $text-muted; margin-top: 1; }
-    """
-    BINDINGS = [
-        Binding("escape,enter,q", "close", "Close", id="agent-detail-close"),
-        Binding("i", "pick('install')", "Install key", id="agent-detail-install"),
-        Binding("u", "pick('restore')", "Restore previous", id="agent-detail-restore"),
-    ]
-
-    def __init__(self, st: AgentStatus, home: Any, keys: dict[tuple[str, str], CappedKey], has_backup: bool):
-        super().__init__()
-        self.st = st
-        self.home = home
-        self.keys = keys
-        self.has_backup = has_backup
-
-    def compose(self) -> ComposeResult:
-        st, a, d = self.st, self.st.agent, self.st.detection
-        with VerticalScroll():
-            yield Label(f"{a.title} ({a.name})", id="name", markup=False)
-            t = Table.grid(padding=(0, 2))
-            t.add_column(style="dim")
-            t.add_column()
-            if d.binary:
-                found = f"program at {tilde(d.binary, self.home)}"
-            elif d.config_exists:
-                found = "config folder only (the program is not on PATH)"
-            else:
-                found = "not found"
-            t.add_row("found", found)
-            t.add_row("install", "file edit: capit-tui writes its config files" if a.support == "file"
-                      else f"{a.support}: the key is shown once with the exact steps")
-            if st.config_dir is not None:
-                t.add_row("config folder", tilde(st.config_dir, self.home))
-            for i, f in enumerate(st.files):
-                state = "" if f.exists() else "  (does not exist yet)"
-                t.add_row("files" if i == 0 else "", tilde(f, self.home) + state)
-            if st.key is not None:
-                t.add_row("key in use", st.key.masked)
-                t.add_row("base URL", st.key.base_url or "(the vendor's default)")
-                t.add_row("read from", tilde(st.key.source, self.home))
-            elif a.support == "file":
-                t.add_row("key in use", "none in its files")
-            if st.capit is not None:
-                c = st.capit
-                t.add_row("capit key", f"{c.key_name} on {c.platform}")
-                t.add_row("spent", spend_text(st, self.keys))
-                t.add_row("old config", f"in backup {c.backup_id}" if c.backup_id else "none (no file changed)")
-            elif st.key is not None:
-                t.add_row("capit key", "not one capit-tui installed")
-            yield Static(t)
-            if a.notes:
-                yield Label("notes", classes="head")
-                yield Static(a.notes, markup=False)
-            if st.warnings:
-                yield Label("warnings", classes="head")
-                for w in st.warnings:
-                    yield Static(f"⚠ {w}", classes="warning", markup=False)
-            steps = [] if a.support != "file" else a.after_install()
-            if steps:
-                yield Label("after an install", classes="head")
-                for s in steps:
-                    yield Static(s, markup=False)
-            hint = "i  install a capped key"
-            if a.support == "manual":
-                hint += " (issued, then shown once with the exact steps to paste it)"
-            if self.has_backup:
-                hint += "    u  restore the previous config"
-            hint += "    esc  close"
-            yield Static(hint, id="keys-hint", markup=False)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-    def action_pick(self, what: str) -> None:
-        if what == "restore" and not self.has_backup:
-            return
-        if what == "install" and self.st.agent.support not in ("file", "manual"):
-            return
-        self.dismiss(what)

@@ -1,31 +1,28 @@
 """Backups: every backup capit-tui made before changing an agent's files, newest first.
 
-Enter previews the diff back to a backup's files; y restores them through the same core as
-`capit-tui backups restore` (agent_status.restore_preview / restore_apply, i.e. changes.apply), which
-backs up the files as they are now first, so a restore can itself be undone from this screen.
-
-`RestoreReviewScreen` and `review_restore()` are shared with the Agents screen's `u`.
+Enter previews the diff back to a backup's files (the restore review, `modals/restore_review.py`); y
+restores them through the same core as `capit-tui backups restore`, which backs up the files as they are now
+first, so a restore can itself be undone from this screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
 
+from capit_tui.core.agent_status import agent_home, backup_key_labels
+from capit_tui.core.restore import RestorePreview
+from capit_tui.core.backups import Backup
+from capit_tui.core.text import display_name, plural, tilde_text, timestamp
+from capit_tui.tui.modals.restore_review import review_restore
 from capit_tui.tui.table_nav import TableNav, nav_bindings
-from capit_tui.core.agent_status import agent_home, backup_key_labels, tilde_text
-from capit_tui.core.restore import NothingToRestore, RestorePreview, restore_apply
-from capit_tui.core.backups import Backup, BackupError
-from capit_tui.core.keys import display_name
-from capit_tui.tui.widgets.diff_view import DiffView
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
 
 WIDE = 120
@@ -37,14 +34,6 @@ WIDE_COLUMNS = (("id", "ID"), ("when", "When (UTC)"), ("reason", "Reason"), ("ag
 
 EMPTY = ("No backups yet. capit-tui makes one before every change to an agent's files (each install and "
          "each restore), so whatever it changes can be put back from here.")
-
-
-def when(b: Backup) -> str:
-    return b.created_at.strftime("%Y-%m-%d %H:%M")
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def fit_labels(labels: list[str], width: int) -> str:
@@ -62,131 +51,14 @@ def fit_labels(labels: list[str], width: int) -> str:
     return display_name(labels[0], max(4, width - len(more))) + more
 
 
-# ---------------------------------------------------------------- the review modal
-
-
-class RestoreReviewScreen(ModalScreen[bool]):
-    """The diff back to a backup's files (masked, paths under the agent home as ~), y restores."""
-
-    DEFAULT_CSS = """
-    RestoreReviewScreen { align: center middle; }
-    RestoreReviewScreen > #dialog { width: 110; max-width: 96%; height: 92%; border: thick $warning;
-        background: $surface; padding: 0 1; }
-    RestoreReviewScreen #title { text-style: bold; width: 1fr; }
-    RestoreReviewScreen .line { color: $text-muted; }
-    RestoreReviewScreen #error { background: $error 20%; color: $text; padding: 0 1; }
-    RestoreReviewScreen #buttons { height: auto; align: right middle; margin-right: 1; }
-    RestoreReviewScreen Button { margin-left: 2; }
-    """
-    BINDINGS = [
-        Binding("y", "answer(True)", "Restore", id="restore-yes"),
-        Binding("n,escape", "answer(False)", "Cancel", id="restore-no"),
-        Binding("j", "scroll(1)", show=False, id="restore-down"),
-        Binding("k", "scroll(-1)", show=False, id="restore-up"),
-    ]
-
-    def __init__(self, title: str, rp: RestorePreview, home: Any, *, error: str | None = None):
-        super().__init__()
-        self.title_text = title
-        self.rp = rp
-        self.home = home
-        self.error = error
-
-    def compose(self) -> ComposeResult:
-        b = self.rp.backup
-        files = plural(self.rp.changes, "file")
-        reason = b.meta.get("reason", "change")
-        with Vertical(id="dialog"):
-            yield Label(self.title_text, id="title", markup=False)
-            if reason == "install":
-                before = "an install"
-            elif reason == "restore":
-                before = f"the restore of backup {b.meta['restored']}" if b.meta.get("restored") else "a restore"
-            else:
-                before = str(reason)
-            yield Static(f"Puts {files} back as in backup {b.id}, made before {before} on {when(b)} UTC. "
-                         "The files as they are now are backed up first, so this can be undone.",
-                         classes="line", markup=False)
-            keys = backup_key_labels(b, agent=self.rp.agent)
-            if keys:
-                yield Static(f"Replaced by {', '.join(keys)}.", classes="line", markup=False)
-            if self.error:
-                yield Static(tilde_text(self.error, self.home), id="error", markup=False)
-            yield DiffView(tilde_text(self.rp.diff(), self.home), id="diff")
-            with Horizontal(id="buttons"):
-                yield Button("Restore (y)", id="yes", variant="warning", compact=True)
-                yield Button("Cancel (n)", id="no", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one(DiffView).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-    def action_scroll(self, lines: int) -> None:
-        view = self.query_one(DiffView)
-        view.scroll_relative(y=lines, animate=False)
-
-
-def review_restore(app: Any, make: Callable[[], RestorePreview], title: str,
-                   done: Callable[[Backup | None], None] | None = None, *, error: str | None = None) -> None:
-    """Preview a restore in the review modal; on y write it. A file changed meanwhile -> preview again.
-
-    `make` builds a fresh preview (it reads the files now); `done` gets the undo backup, or None.
-    """
-    finish = done or (lambda b: None)
-    try:
-        rp = make()
-    except (BackupError, NothingToRestore) as exc:
-        app.notify(str(exc), title="Nothing restored", severity="error", markup=False)
-        finish(None)
-        return
-    if not rp.changes:
-        app.notify(f"The files already match backup {rp.backup.id}; nothing to restore.",
-                   title="Nothing to restore", markup=False)
-        finish(None)
-        return
-    home = agent_home(app.agent_env)
-
-    def answered(yes: bool | None) -> None:
-        from capit_tui.core.changes import ApplyError, StaleError
-
-        if not yes:
-            finish(None)
-            return
-        try:
-            undo = restore_apply(app.store, rp)
-        except StaleError as exc:
-            review_restore(app, make, title, done, error=str(exc))
-            return
-        except (ApplyError, BackupError, OSError) as exc:
-            app.notify(tilde_text(str(exc), home), title="Not restored", severity="error", timeout=20,
-                       markup=False)
-            finish(None)
-            return
-        restored = [c for c in rp.plan.changes if c.after is not None]
-        removed = [c for c in rp.plan.changes if c.after is None]
-        what = f"Restored {plural(len(restored), 'file')}"
-        if removed:
-            what += f" and removed {plural(len(removed), 'file')} that did not exist before"
-        app.notify(f"{what} from backup {rp.backup.id}. The files as they were just now are in backup {undo.id}.",
-                   title="Restored", markup=False)
-        finish(undo)
-
-    app.push_screen(RestoreReviewScreen(title, rp, home, error=error), answered)
-
-
-# ---------------------------------------------------------------- the screen
-
-
 class BackupsScreen(TableNav, Screen):
     CSS_PATH = "backups.tcss"
     BINDINGS = [
         Binding("enter", "restore", "Preview restore", id="backup-restore", priority=True),
     ] + nav_bindings("backups")
+
+    app = capit_app()
+    table = getters.query_one("#backups", DataTable)
 
     def __init__(self) -> None:
         super().__init__()
@@ -214,16 +86,12 @@ class BackupsScreen(TableNav, Screen):
         if self.is_mounted:
             self.rebuild()  # "Replaced by" gets whatever width the other columns leave
 
-    @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#backups", DataTable)
-
     # ------------------------------------------------------------ rendering
 
     def cells(self, b: Backup) -> dict[str, Any]:
         return {
             "id": b.id,
-            "when": when(b),
+            "when": timestamp(b.created_at),
             "reason": str(b.meta.get("reason", "-")),
             "agents": ", ".join(b.agents) or "-",
             "files": str(len(b.files)),
@@ -240,7 +108,7 @@ class BackupsScreen(TableNav, Screen):
             r["key"] = fit_labels(backup_key_labels(b, masked=bool(self.wide)), room)
 
     def rebuild(self) -> None:
-        app: Any = self.app
+        app = self.app
         table = self.table
         wide = self.size.width >= WIDE if self.size.width else False
         current = self.cursor_id()
@@ -265,7 +133,7 @@ class BackupsScreen(TableNav, Screen):
         self.refresh_bindings()
 
     def update_status(self) -> None:
-        app: Any = self.app
+        app = self.app
         n = len(self.backups)
         where = tilde_text(str(app.store.root) + "/", agent_home(app.agent_env)).rstrip("/")
         text = f"{plural(n, 'backup')}, newest first, in {where}" if n else f"Backups are kept in {where}"
@@ -295,7 +163,7 @@ class BackupsScreen(TableNav, Screen):
         b = self.selected()
         if b is None:
             return
-        app: Any = self.app
+        app = self.app
         from capit_tui.core.agent_status import agent_statuses, installed_secrets
         from capit_tui.core.restore import restore_preview
 

@@ -5,10 +5,11 @@ Rows are keyed by (platform, id) and updated in place; the cursor and the filter
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,8 +18,9 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.core.model import CappedKey, reset_label
 from capit_tui.core.money import format_usd
-from capit_tui.core.keys import display_name
 from capit_tui.core.spend_watch import Update
+from capit_tui.core.text import display_name, plural
+from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
 from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_text
 
@@ -40,10 +42,14 @@ class KeysScreen(TableNav, Screen):
     BINDINGS = [
         Binding("d,delete", "revoke", "Revoke", id="revoke-key"),
         Binding("e", "edit_cap", "Cap", id="edit-cap"),
-        Binding("x", "toggle", "Disable", id="toggle-key"),
+        Binding("x", "toggle_key", "Disable", id="toggle-key"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
     ] + nav_bindings("keys")
+
+    app = capit_app()
+    table = getters.query_one("#keys", DataTable)
+    filter_box = getters.query_one("#filter", Input)
 
     def __init__(self) -> None:
         super().__init__()
@@ -62,21 +68,17 @@ class KeysScreen(TableNav, Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
-        self.app.spend_signal.subscribe(self, self.on_spend)  # type: ignore[attr-defined]
+        self.filter_box.display = False
+        self.app.spend_signal.subscribe(self, self.on_spend)
         self.rebuild()
-        self.query_one(DataTable).focus()
+        self.table.focus()
 
     # ------------------------------------------------------------ rendering
-
-    @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#keys", DataTable)
 
     def visible_keys(self) -> list[CappedKey]:
         from capit_tui.core.keys import sort_key
 
-        keys = sorted(self.app.spend.keys.values(), key=sort_key)  # type: ignore[attr-defined]
+        keys = sorted(self.app.spend.keys.values(), key=sort_key)
         f = self.filter_text.lower()
         if f:
             keys = [k for k in keys if f in k.name.lower() or f in k.platform.lower()]
@@ -87,7 +89,7 @@ class KeysScreen(TableNav, Screen):
         if held is not None:
             holders = held.get((k.platform, k.id), [])
         else:
-            holders = self.app.holders(k)  # type: ignore[attr-defined]
+            holders = self.app.holders(k)
         wide = bool(self.wide)
         return {
             "name": Text(display_name(k.name, 40 if wide else 20)),
@@ -112,13 +114,13 @@ class KeysScreen(TableNav, Screen):
         columns = WIDE_COLUMNS if wide else NARROW_COLUMNS
         with self.app.batch_update():
             self.clear_for(wide, columns)
-            held = self.app.ledger.holders_by_key()  # type: ignore[attr-defined]
+            held = self.app.ledger.holders_by_key()
             for k in self.visible_keys():
                 cells = self.cells(k, held)
                 table.add_row(*(cells[c] for c, _ in columns), key=ident(k))
         self.restore_cursor(current)
         self.update_status()
-        app: Any = self.app
+        app = self.app
         no_keys = not app.spend.keys and (app.spend.last_refresh is not None or not app.platforms)
         empty = self.query_one("#empty", Static)
         if not app.platforms:
@@ -146,7 +148,7 @@ class KeysScreen(TableNav, Screen):
         visible = {ident(k): k for k in self.visible_keys()}
         current = self.cursor_ident()
         needs_rebuild = False
-        held = self.app.ledger.holders_by_key() if update.changed else None  # type: ignore[attr-defined]
+        held = self.app.ledger.holders_by_key() if update.changed else None
         with self.app.batch_update():
             for platform, key_id in update.removed:
                 row = f"{platform}\x1f{key_id}"
@@ -171,7 +173,7 @@ class KeysScreen(TableNav, Screen):
             self.refresh_bindings()
 
     def update_status(self) -> None:
-        app: Any = self.app
+        app = self.app
         spend = app.spend
         n = len(spend.keys)
         shown = self.table.row_count
@@ -183,7 +185,7 @@ class KeysScreen(TableNav, Screen):
         else:
             parts.append("not refreshed yet")
         plats = len(app.platforms)
-        keys_text = f"{n} key{'s' if n != 1 else ''} on {plats} platform{'s' if plats != 1 else ''}"
+        keys_text = f"{plural(n, 'key')} on {plural(plats, 'platform')}"
         if self.filter_text:
             keys_text = f"{shown} of {keys_text} match '{self.filter_text}'"
         parts.append(keys_text)
@@ -206,10 +208,10 @@ class KeysScreen(TableNav, Screen):
         if row is None:
             return None
         platform, key_id = row.split("\x1f", 1)
-        return self.app.spend.keys.get((platform, key_id))  # type: ignore[attr-defined]
+        return self.app.spend.keys.get((platform, key_id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("revoke", "edit_cap", "toggle"):
+        if action in ("revoke", "edit_cap", "toggle_key"):
             return True if self.selected() is not None else None
         return True
 
@@ -227,7 +229,7 @@ class KeysScreen(TableNav, Screen):
             return
         from capit_tui.tui.modals.confirm import ConfirmScreen
 
-        holders = self.app.holders(key)  # type: ignore[attr-defined]
+        holders = self.app.holders(key)
         body = [f"{display_name(key.name, 60)} on {key.platform} ({key.budget.describe()}, "
                 f"{format_usd(key.spent)} spent) will be deleted. This cannot be undone."]
         if holders:
@@ -239,12 +241,12 @@ class KeysScreen(TableNav, Screen):
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.app.revoke_key(key)  # type: ignore[attr-defined]
+                self.app.revoke_key(key)
 
         self.app.push_screen(ConfirmScreen(f"Revoke {display_name(key.name, 40)}?", body, yes="Revoke",
                                            no="Keep", danger=True), done)
 
-    def action_toggle(self) -> None:
+    def action_toggle_key(self) -> None:
         key = self.selected()
         if key is None:
             return
@@ -258,7 +260,7 @@ class KeysScreen(TableNav, Screen):
 
         def done(yes: bool | None) -> None:
             if yes:
-                self.app.update_key(key, disabled=not key.disabled)  # type: ignore[attr-defined]
+                self.app.update_key(key, disabled=not key.disabled)
 
         self.app.push_screen(ConfirmScreen(title, body, yes="Enable" if key.disabled else "Disable"), done)
 
@@ -268,16 +270,16 @@ class KeysScreen(TableNav, Screen):
             return
         from capit_tui.tui.modals.cap import CapScreen
 
-        def done(result: Any) -> None:
+        def done(result: tuple[Decimal, str | None] | None) -> None:
             if result is not None:
                 limit, reset = result
-                self.app.update_key(key, limit=limit, reset=reset)  # type: ignore[attr-defined]
+                self.app.update_key(key, limit=limit, reset=reset)
 
-        supports_reset = self.app.platform(key.platform).supports_reset  # type: ignore[attr-defined]
+        supports_reset = self.app.platform(key.platform).supports_reset
         self.app.push_screen(CapScreen(key, supports_reset=supports_reset), done)
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         box.display = True
         box.focus()
 
@@ -294,7 +296,7 @@ class KeysScreen(TableNav, Screen):
         self.table.focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         if self.filter_text or box.display:
             box.value = ""
             box.display = False

@@ -17,14 +17,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from capit_tui.tui.widgets.secret_input import SecretInput
-from textual.widgets import Button, Checkbox, ContentSwitcher, Footer, Header, Input, OptionList, Static
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from capit_tui.core import platform_setup as setup
-from capit_tui.core.platform_setup import Added, SetupError
+from capit_tui.core.platform_setup import Added, SetupError, error_sentence
 from capit_tui.core.redact import mask
-from capit_tui.tui.screens.platforms import CUSTOM, CheckLine, GatewayFields, StorageChoice, error_sentence, store_key
 from capit_tui.core.settings import PlatformConfig
+from capit_tui.tui.typed_app import capit_app
+from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine, GatewayFields, StorageChoice
 
 INTRO = ("capit-tui gives every coding agent its own API key with a spending cap that the platform itself "
          "enforces.\nIt writes the key into the agent's config after showing you the diff, and shows live "
@@ -42,6 +43,8 @@ class OnboardingScreen(Screen[None]):
         Binding("r", "nothing", show=False, id="onboarding-no-refresh"),
     ]
 
+    app = capit_app()
+
     def __init__(self) -> None:
         super().__init__()
         self.choice: str = ""
@@ -51,14 +54,13 @@ class OnboardingScreen(Screen[None]):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
         yield Header(icon="$")
         yield Static("", id="progress")
         with ContentSwitcher(initial="step-platform", id="steps"):
             with VerticalScroll(id="step-platform", classes="step"):
                 yield Static(INTRO, id="intro", markup=False)
                 yield Static("Pick the platform that will issue your keys:", classes="question")
-                yield OptionList(*self.platform_options(app), id="platform-choice")
+                yield OptionList(*self.platform_options(), id="platform-choice")
                 yield Static("↑ ↓ to choose, enter to continue · esc leaves the setup; nothing is stored",
                              classes="hint", markup=False)
             with VerticalScroll(id="step-key", classes="step"):
@@ -91,8 +93,8 @@ class OnboardingScreen(Screen[None]):
                     yield Button("Issue your first capped key", id="issue", variant="primary")
         yield Footer(compact=True)
 
-    def platform_options(self, app: Any) -> list[Option]:
-        known = app.settings.known_platforms()
+    def platform_options(self) -> list[Option]:
+        known = self.app.settings.known_platforms()
         names = sorted(known, key=lambda n: (n != "openrouter", n != "aihubmix", n))
         options = []
         for name in names:
@@ -120,7 +122,7 @@ class OnboardingScreen(Screen[None]):
         if step == "step-key" and self.choice == CUSTOM:
             self.query_one(GatewayFields).focus_first()
         elif step == "step-store" and self.query_one(StorageChoice).needs_consent:
-            self.query_one("#consent", Checkbox).focus()
+            self.query_one(StorageChoice).focus_consent()
         else:
             self.query_one(focus).focus()
 
@@ -144,7 +146,7 @@ class OnboardingScreen(Screen[None]):
 
     def action_leave(self) -> None:
         """Esc: leave the setup. Nothing is stored unless the storage step was confirmed."""
-        app: Any = self.app
+        app = self.app
         self.workers.cancel_group(self, "onboarding-check")
         self.dismiss(None)
         if not app.platforms:
@@ -157,7 +159,7 @@ class OnboardingScreen(Screen[None]):
         self.choose(str(event.option.id))
 
     def choose(self, name: str) -> None:
-        app: Any = self.app
+        app = self.app
         self.choice = name
         self.checked = None
         custom = name == CUSTOM
@@ -181,7 +183,7 @@ class OnboardingScreen(Screen[None]):
     # ------------------------------------------------------------ step 2: the key, checked live
 
     def config(self) -> PlatformConfig:
-        app: Any = self.app
+        app = self.app
         if self.choice == CUSTOM:
             return self.query_one(GatewayFields).config(app.settings)
         return app.settings.known_platforms()[self.choice]
@@ -250,21 +252,25 @@ class OnboardingScreen(Screen[None]):
         choice = self.query_one(StorageChoice)
         self.query_one("#store", Button).disabled = choice.needs_consent and not choice.consented
 
-    @on(Checkbox.Changed, "#consent")
+    @on(StorageChoice.Changed)
     def consent_changed(self) -> None:
         self.update_store_button()
         self.query_one("#store-result", CheckLine).show("")
 
     @on(Button.Pressed, "#store")
     def store(self) -> None:
-        app: Any = self.app
+        app = self.app
         if self.checked is None:  # cannot happen through the UI: the key step comes first
             self.go("step-key")
             return
         cfg, key = self.checked
+        choice = self.query_one(StorageChoice)
         try:
-            added = store_key(app.settings, cfg, key, self.query_one(StorageChoice))
+            added = setup.store_with_consent(app.settings, cfg, key, needs_consent=choice.needs_consent,
+                                             consented=choice.consented)
         except Exception as exc:
+            if isinstance(exc, setup.KeyringRefused):
+                choice.keyring_refused(cfg.name)  # the file is offered from now on
             self.query_one("#store-result", CheckLine).show("error", error_sentence(exc))
             self.update_store_button()
             return
@@ -285,7 +291,7 @@ class OnboardingScreen(Screen[None]):
     def agents_text(self) -> Text:
         from capit_tui.agents import all_agents
 
-        app: Any = self.app
+        app = self.app
         found: list[tuple[Any, Any]] = []
         missing: list[Any] = []
         for agent in all_agents(app.agent_env):
@@ -314,7 +320,7 @@ class OnboardingScreen(Screen[None]):
 
     @on(Button.Pressed, "#issue")
     def action_issue(self) -> None:
-        app: Any = self.app
+        app = self.app
         self.dismiss(None)
         app.action_new_key()
 
