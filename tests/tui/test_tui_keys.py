@@ -150,3 +150,30 @@ async def test_details_open_on_enter(sb, isolated_home):
         assert isinstance(app.screen, KeyDetailScreen) and app.screen.key.id == key.id
         await pilot.press("escape")
         assert not isinstance(app.screen, KeyDetailScreen)
+
+
+async def test_platform_text_with_escapes_and_markup_is_shown_not_obeyed(isolated_home):
+    """A platform sending `[/bad]` (Rich markup) and OSC 52 / ESC[2J in every string: the table and the key
+    details show them as plain text; nothing crashes and no escape reaches the terminal."""
+    from hostile_platform import MGMT, Hostile
+    from textual.widgets import Static
+
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.settings import PlatformConfig, Settings
+    from capit_tui.tui.app import CapitApp
+    from capit_tui.tui.modals.key_detail import KeyDetailScreen
+
+    with Hostile("escapes") as server:
+        platform = Configured(PlatformConfig("hostile", "openrouter", server.base_url), "env", MGMT)
+        app = CapitApp(platforms=[platform], settings=Settings(), auto_refresh=False,
+                       agent_env={"HOME": str(isolated_home), "PATH": "/nonexistent"})
+        async with app.run_test(size=(160, 45)) as pilot:
+            await settle(pilot)
+            assert table(app).row_count == 3
+            assert "[/bad]" in "".join(str(c) for c in table(app).get_row_at(0))
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, KeyDetailScreen)
+            shown = " ".join(str(w.render()) for w in app.screen.query(Static))
+            assert "[/bad]" in shown and "\x1b" not in shown and "\x07" not in shown
+        assert app.return_code in (None, 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -45,16 +44,14 @@ class KeyDetailScreen(ModalScreen[None]):
             t.add_column()
             t.add_row("cap", Text(k.budget.describe()))
             t.add_row("spent now", Text(f"{format_usd(k.spent)}  ") + spend_bar(k, 20) + Text(" ") + percent_text(k))
-            if k.limit_remaining is not None:
-                t.add_row("remaining", format_usd(k.limit_remaining))
-            t.add_row("today", format_usd(k.usage_daily))
-            t.add_row("this week", format_usd(k.usage_weekly))
-            t.add_row("this month", format_usd(k.usage_monthly))
-            t.add_row("all time", format_usd(k.usage))
-            t.add_row("id", k.id)
-            t.add_row("label", k.label or "-")
-            t.add_row("created", iso(k.created_at) or "-")
-            t.add_row("updated", iso(k.updated_at) or "-")
+            if k.remaining is not None:  # derived from the spend as shown, so the two add up to the cap
+                t.add_row("remaining", Text(format_usd(k.remaining)))
+            # a Rich table parses a str cell as markup: platform text goes in as Text, always
+            for label, value in (("today", format_usd(k.usage_daily)), ("this week", format_usd(k.usage_weekly)),
+                                 ("this month", format_usd(k.usage_monthly)), ("all time", format_usd(k.usage)),
+                                 ("id", k.id), ("label", k.label or "-"), ("created", iso(k.created_at) or "-"),
+                                 ("updated", iso(k.updated_at) or "-")):
+                t.add_row(label, Text(value))
             yield Static(t)
             history = [float(v) for v in app.spend.history.get((k.platform, k.id), [])]
             yield Label(f"spend seen this session ({len(history)} refreshes)", classes="head")

@@ -15,14 +15,14 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.core.model import CappedKey, reset_label
 from capit_tui.core.money import format_usd
 from capit_tui.core.spend_watch import Update
 from capit_tui.core.text import display_name, plural
+from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_text
+from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
-from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_text
 
 WIDE = 120  # columns from which the table shows every field
 
@@ -93,17 +93,17 @@ class KeysScreen(TableNav, Screen):
         wide = bool(self.wide)
         return {
             "name": Text(display_name(k.name, 40 if wide else 20)),
-            "platform": k.platform,
+            "platform": Text(k.platform),  # every cell from a platform is Text: never parsed as markup
             "cap": Text(cap_label(k) if not wide else format_usd(k.limit), justify="right"),
-            "reset": reset_label(k.limit_reset),
+            "reset": Text(reset_label(k.limit_reset)),
             "spent": Text(format_usd(k.spent), justify="right"),
             "bar": spend_bar(k, 16 if wide else 10),
             "pct": percent_text(k),
             "today": Text(format_usd(k.usage_daily), justify="right"),
             "month": Text(format_usd(k.usage_monthly), justify="right"),
             "status": status_text(k),
-            "agents": ",".join(holders) if holders else Text("-", style="dim"),
-            "created": k.created_at.strftime("%Y-%m-%d") if k.created_at else "-",
+            "agents": Text(",".join(holders)) if holders else Text("-", style="dim"),
+            "created": Text(k.created_at.strftime("%Y-%m-%d") if k.created_at else "-"),
         }
 
     def rebuild(self) -> None:
