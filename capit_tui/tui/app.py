@@ -20,6 +20,7 @@ from textual.signal import Signal
 
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.ledger import Ledger
+from capit_tui.core.restore import RestorePreview
 from capit_tui.core.leftovers import prune_leftovers
 from capit_tui.core.model import UNSET, CappedKey
 from capit_tui.core.keys import Configured, list_keys_on
@@ -229,23 +230,27 @@ class CapitApp(App[None]):
 
         self.push_screen(ConfirmScreen("Restore the old configs?", body, yes="Restore", no="Keep"), done)
 
-    def restore_backup(self, backup_id: str, agents: list[str] | None = None) -> None:
-        """Put back the files of `agents` (all of the backup's when None) through the core's one restore
-        path, which also brings the ledger in line with the files."""
-        from capit_tui.core.restore import restore_apply, restore_preview
-        from capit_tui.errors import CapitError
+    def restore_backup(self, backup_id: str, agents: list[str]) -> None:
+        """Put back the files of `agents` from a backup, one agent at a time, each through the restore
+        review (the masked diff first, y to write): the same path as the Agents and Backups screens."""
+        from capit_tui.core.agent_status import agent_statuses, installed_secrets
+        from capit_tui.core.restore import restore_preview
+        from capit_tui.tui.modals.restore_review import review_restore
 
-        restored = 0
-        try:
-            for agent in agents or [None]:  # type: ignore[list-item]
-                rp = restore_preview(self.store, backup_id, agent)
-                if rp.changes:
-                    restore_apply(self.store, rp, self.ledger, self.agent_env)
-                    restored += rp.changes
-        except CapitError as exc:  # BackupError, NothingToRestore, StaleError, ApplyError: all explain themselves
-            self.notify(str(exc), title="Not restored", severity="error", markup=False)
-            return
-        self.notify(f"Restored {restored} file(s) from backup {backup_id}.", title="Restored", markup=False)
+        queue = list(agents)
+
+        def next_agent(_: object = None) -> None:
+            if not queue:
+                return
+            agent = queue.pop(0)
+
+            def make() -> RestorePreview:
+                secrets = installed_secrets(agent_statuses(self.agent_env, self.ledger))
+                return restore_preview(self.store, backup_id, agent, secrets=secrets)
+
+            review_restore(self, make, f"Put back {agent}'s files from backup {backup_id}?", next_agent)
+
+        next_agent()
 
     @work(group="key-action", exit_on_error=False)
     async def update_key(self, key: CappedKey, **changes: Any) -> None:

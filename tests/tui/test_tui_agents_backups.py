@@ -509,3 +509,38 @@ def test_agent_details(snap_compare, sb, isolated_home, size):
         await pilot.pause()
 
     assert snap_compare(app_for(sb, w), terminal_size=size, run_before=run)
+
+
+async def test_revoking_a_held_key_offers_the_old_config_through_the_restore_review(sb, isolated_home):
+    """d on claude's key, y; the app offers to put back claude's old config; Restore opens the same review
+    (masked diff) as `u` on the Agents screen; y writes it and the ledger follows the files."""
+    from capit_tui.tui.modals.confirm import ConfirmScreen
+    from capit_tui.tui.modals.restore_review import RestoreReviewScreen
+    from capit_tui.tui.widgets.diff_view import DiffView
+
+    w = install(sb, isolated_home)
+    codex_installed = w.codex.read_bytes()
+    app = app_for(sb, w)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        keys = table(app, "#keys")
+        keys.move_cursor(row=keys.get_row_index("openrouter\x1f" + w.key_ids["claude"]))
+        assert app.screen.selected().id == w.key_ids["claude"]
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen) and "Restore" in app.screen.title_text
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, RestoreReviewScreen)
+        diff = app.screen.query_one(DiffView)._diff
+        assert "~/.claude/settings.json" in diff and w.secrets["claude"] not in diff
+        assert w.claude.read_bytes() != CLAUDE_BEFORE  # nothing written before y
+        await pilot.press("y")
+        await settle(pilot)
+    assert w.claude.read_bytes() == CLAUDE_BEFORE
+    assert w.codex.read_bytes() == codex_installed
+    assert w.ledger.current()["claude"].key_id == ""  # the ledger says what the files say: no capit key
+    assert w.ledger.holders("openrouter", w.key_ids["codex"]) == ["codex"]
