@@ -118,7 +118,7 @@ async def list_keys_on(opened: list[Any]) -> Listing:
 def listing_deadline() -> float:
     """How long listing one platform's keys may take in all: 120 s, or 6 requests' worth when
     CAPIT_HTTP_TIMEOUT is set (a user who lowers the timeout wants a quicker answer)."""
-    from capit_tui.platforms.base import TIMEOUT_ENV, request_deadline
+    from capit_tui.platforms.http import TIMEOUT_ENV, request_deadline
 
     return 6 * request_deadline() if os.environ.get(TIMEOUT_ENV, "").strip() else 120.0
 

@@ -36,8 +36,6 @@ from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo
 from capit_tui.core.money import to_decimal
 from capit_tui.core.redact import redact
 from capit_tui.platforms.base import (
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
     UNSET,
     BadRequest,
     CreateUncertain,
@@ -45,10 +43,8 @@ from capit_tui.platforms.base import (
     NotFound,
     Platform,
     PlatformError,
-    RetryPolicy,
-    _error_message,
-    _what,
 )
+from capit_tui.platforms.http import DEFAULT_RETRY, DEFAULT_TIMEOUT, RetryPolicy, _error_message, _what
 from capit_tui.platforms.oneapi_wire import (
     PAGE_SIZE,
     STATUS_DISABLED,

@@ -21,9 +21,9 @@ from capit_tui.platforms.base import (
     NotManagementKey,
     PlatformError,
     RateLimited,
-    RetryPolicy,
     Unsupported,
 )
+from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.oneapi import AIHUBMIX_PRESET, OneApiPlatform
 from oneapi_server import OneApiServer, Recorded
 

@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from capit_tui.platforms.base import MAX_BODY, MalformedResponse, NetworkError, PlatformError, RetryPolicy
+from capit_tui.platforms.base import MalformedResponse, NetworkError, PlatformError
+from capit_tui.platforms.http import MAX_BODY, RetryPolicy
 from capit_tui.platforms.openrouter import OpenRouterPlatform
 
 ESCAPES = "\x1b]52;c;aGFja2Vk\x07\x1b[2J\x9b31m[/bad][b]bold[/b]\u202e"
