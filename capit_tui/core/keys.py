@@ -115,11 +115,15 @@ async def list_keys_on(opened: list[Any]) -> Listing:
 
 
 def listing_deadline() -> float:
-    """How long listing one platform's keys may take in all: 120 s, or 6 requests' worth when
-    CAPIT_HTTP_TIMEOUT is set (a user who lowers the timeout wants a quicker answer)."""
-    from capit_tui.platforms.base import TIMEOUT_ENV, request_deadline
+    """How long listing one platform's keys may take in all: 120 s, or, when CAPIT_HTTP_TIMEOUT is set,
+    six requests' worth plus the retries' back-off (a user who lowers the timeout wants a quicker answer)."""
+    from capit_tui.platforms.http import DEFAULT_RETRY, TIMEOUT_ENV, request_deadline
 
-    return 6 * request_deadline() if os.environ.get(TIMEOUT_ENV, "").strip() else 120.0
+    if not os.environ.get(TIMEOUT_ENV, "").strip():
+        return 120.0
+    backoff = sum(DEFAULT_RETRY.max_delay if a > 3 else DEFAULT_RETRY.base_delay * 2**a * 1.25
+                  for a in range(DEFAULT_RETRY.attempts))
+    return 6 * request_deadline() + backoff
 
 
 def sort_key(k: CappedKey) -> tuple:

@@ -25,8 +25,8 @@ from capit_tui.platforms.base import (
     NotManagementKey,
     Platform,
     PlatformError,
-    gather_all,
 )
+from capit_tui.platforms.http import gather_all
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 PAGE_SIZE = 100

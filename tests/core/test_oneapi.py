@@ -21,9 +21,9 @@ from capit_tui.platforms.base import (
     NotManagementKey,
     PlatformError,
     RateLimited,
-    RetryPolicy,
     Unsupported,
 )
+from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.oneapi import AIHUBMIX_PRESET, OneApiPlatform
 from oneapi_server import OneApiServer, Recorded
 
@@ -209,9 +209,9 @@ def test_list_server_that_ignores_the_page() -> None:
 
 
 def test_list_gives_up_after_too_many_pages(server: OneApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import capit_tui.platforms.oneapi as oneapi
+    import capit_tui.platforms.oneapi_wire as oneapi_wire
 
-    monkeypatch.setattr(oneapi, "MAX_PAGES", 3)
+    monkeypatch.setattr(oneapi_wire, "MAX_PAGES", 3)
     for i in range(50):
         server.add_token(f"k{i}")
     err = raises(server, MalformedResponse, lambda p: p.list_keys())

@@ -16,9 +16,9 @@ from capit_tui.platforms.base import (
     NotFound,
     NotManagementKey,
     RateLimited,
-    RetryPolicy,
     ServerError,
 )
+from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.openrouter import OpenRouterPlatform
 from capit_tui.sandbox import Sandbox
 from contract_transport import ContractTransport

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from hostile_platform import MGMT, Hostile
 
-from capit_tui.platforms.base import MalformedResponse, NetworkError, PlatformError, RetryPolicy
+from capit_tui.platforms.base import MalformedResponse, NetworkError, PlatformError
+from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.openrouter import OpenRouterPlatform
 
 

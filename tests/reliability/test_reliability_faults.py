@@ -24,7 +24,7 @@ import pytest
 
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.ledger import Ledger
-from capit_tui.platforms.base import RetryPolicy
+from capit_tui.platforms.http import RetryPolicy
 from capit_tui.sandbox import Sandbox
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig
