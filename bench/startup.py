@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
             tui: dict[str, list[float]] = defaultdict(list)
             tui_cpu: list[float] = []  # CPU the --demo process had used when its data showed (/proc)
             for i in range(args.warmup + args.runs):
-                for label, a, kind, e in cmds_env:
+                for label, a, _kind, e in cmds_env:
                     r = run_timed(a, e)
                     if r.rc != 0:
                         raise SystemExit(f"{label} failed ({r.rc}): {r.stderr.decode(errors='replace')[-500:]}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -15,12 +14,12 @@ import pytest
 from capit_tui import agents as agents_mod
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.changes import apply
-from capit_tui.core.restore import restore_plan
 from capit_tui.core.install import InstallError, execute, preview
-from capit_tui.core.ledger import Ledger
-from capit_tui.sandbox import Sandbox
 from capit_tui.core.keys import Configured
+from capit_tui.core.ledger import Ledger
+from capit_tui.core.restore import restore_plan
 from capit_tui.core.settings import PlatformConfig
+from capit_tui.sandbox import Sandbox
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from capit_tui.core.money import MoneyError, format_usd, parse_cap, percent, to_decimal, to_json_number
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from oneapi_server import OneApiServer, Recorded
 
 from capit_tui.core.model import IssuedKey
 from capit_tui.platforms.base import (
@@ -25,7 +26,6 @@ from capit_tui.platforms.base import (
 )
 from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.oneapi import AIHUBMIX_PRESET, OneApiPlatform
-from oneapi_server import OneApiServer, Recorded
 
 Q = 500_000  # quota units per dollar
 

@@ -6,6 +6,7 @@ import asyncio
 from decimal import Decimal
 
 import pytest
+from contract_transport import ContractTransport
 
 from capit_tui.platforms.base import (
     AuthRejected,
@@ -21,7 +22,6 @@ from capit_tui.platforms.base import (
 from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.openrouter import OpenRouterPlatform
 from capit_tui.sandbox import Sandbox
-from contract_transport import ContractTransport
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@ import stat
 
 import pytest
 
-from capit_tui.core import settings
-
-from capit_tui.core import vault
+from capit_tui.core import settings, vault
 from capit_tui.core.settings import PlatformConfig, Settings, SettingsError
 
 MGMT = "sk-or-v1-" + "9" * 64

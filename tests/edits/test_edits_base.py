@@ -26,7 +26,6 @@ from capit_tui.edits import (
 )
 from capit_tui.edits._base import same, with_deleted, with_set
 
-
 # ---------------------------------------------------------------------------------------------
 # API surface
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from capit_tui.edits import load
 
-
 # ---------------------------------------------------------------------------------------------
 # dotenv
 

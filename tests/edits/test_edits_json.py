@@ -14,6 +14,7 @@ from edits_support import (
     KEYS,
     PROPS,
     SCALARS,
+    _tree,
     apply,
     changed_lines,
     check_delete,
@@ -23,14 +24,12 @@ from edits_support import (
     existing_paths,
     paths_into,
     reference,
-    _tree,
 )
 from hypothesis import given
 from hypothesis import strategies as st
 
 from capit_tui.edits import PathError, load
 from capit_tui.edits._base import same
-
 
 # ---------------------------------------------------------------------------------------------
 # JSON, JSONC, JSON5

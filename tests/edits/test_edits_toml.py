@@ -13,6 +13,7 @@ from edits_support import (
     BOM,
     INSTALLS,
     PROPS,
+    _tree,
     apply,
     changed_lines,
     check_delete,
@@ -21,14 +22,12 @@ from edits_support import (
     counter,
     paths_into,
     reference,
-    _tree,
 )
 from hypothesis import given
 from hypothesis import strategies as st
 
 from capit_tui.edits import PathError, UnsafeEdit, load
 from capit_tui.edits._base import same, with_set
-
 
 # ---------------------------------------------------------------------------------------------
 # TOML

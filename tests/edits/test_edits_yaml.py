@@ -14,6 +14,7 @@ from edits_support import (
     FINITE,
     PROPS,
     SCALARS,
+    _tree,
     apply,
     changed_lines,
     check_delete,
@@ -23,7 +24,6 @@ from edits_support import (
     existing_paths,
     paths_into,
     reference,
-    _tree,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,7 +31,6 @@ from ruamel.yaml import YAML
 
 from capit_tui.edits import PathError, UnsafeEdit, load
 from capit_tui.edits._base import same
-
 
 # ---------------------------------------------------------------------------------------------
 # YAML

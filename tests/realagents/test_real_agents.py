@@ -12,13 +12,13 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from realagents import clean_env, ensure_agents
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.install import execute, preview
-from capit_tui.sandbox import Sandbox
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig
-from realagents import clean_env, ensure_agents
+from capit_tui.sandbox import Sandbox
 
 pytestmark = pytest.mark.realagent
 

@@ -41,9 +41,9 @@ from capit_tui.agents.qwen import Qwen
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.changes import apply, plan_edits
 from capit_tui.core.install import execute, preview
-from capit_tui.sandbox import REPLY_TEXT, Sandbox
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig
+from capit_tui.sandbox import REPLY_TEXT, Sandbox
 
 MARKER = "realagent: runs a real coding agent installed from npm or PyPI against the sandbox (slow, cached)"
 

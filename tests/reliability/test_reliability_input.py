@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import subprocess
 import sys
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 

@@ -362,14 +362,14 @@ def shown(app) -> str:
 
 
 async def test_tui_flows_show_no_secret(sb, isolated_home, tmp_path, monkeypatch, captured):
-    from textual.widgets import Input, SelectionList
+    from textual.widgets import SelectionList
     from tui_support import no_blink, settle
 
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.settings import PlatformConfig, Settings
     from capit_tui.tui.app import CapitApp
     from capit_tui.tui.newkey.result import ResultScreen
     from capit_tui.tui.newkey.review import ReviewScreen
-    from capit_tui.core.keys import Configured
-    from capit_tui.core.settings import PlatformConfig, Settings
 
     handler, log_file, recorder = captured
     no_blink(monkeypatch)
@@ -544,10 +544,10 @@ async def test_tui_add_platform_keeps_the_typed_key_out_of_sight(sb, isolated_ho
     from textual.widgets import Input, Select
     from tui_support import no_blink, settle
 
-    from capit_tui.tui.app import CapitApp
-    from capit_tui.tui.modals.add_platform import AddPlatformScreen
     from capit_tui.core.keys import Configured
     from capit_tui.core.settings import PlatformConfig, Settings
+    from capit_tui.tui.app import CapitApp
+    from capit_tui.tui.modals.add_platform import AddPlatformScreen
 
     handler, log_file, recorder = captured
     no_blink(monkeypatch)

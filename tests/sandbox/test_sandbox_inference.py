@@ -106,7 +106,7 @@ def test_streaming_responses_api(sb: Sandbox) -> None:
         events = sse_events(r.read().decode())
     names = [name for name, _ in events]
     datas = [json.loads(d) for _, d in events]
-    assert all(name == d["type"] for name, d in zip(names, datas))
+    assert all(name == d["type"] for name, d in zip(names, datas, strict=False))
     assert is_subsequence(["response.created", "response.output_item.added", "response.output_text.delta",
                            "response.output_text.done", "response.output_item.done", "response.completed"], names)
     assert names[0] == "response.created" and names[-1] == "response.completed"
@@ -129,7 +129,7 @@ def test_streaming_anthropic_messages(sb: Sandbox) -> None:
         events = sse_events(r.read().decode())
     names = [n for n, _ in events if n != "ping"]
     datas = [json.loads(d) for _, d in events]
-    assert all(n == d["type"] for (n, _), d in zip(events, datas))
+    assert all(n == d["type"] for (n, _), d in zip(events, datas, strict=False))
     assert names[:2] == ["message_start", "content_block_start"]
     assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
     assert set(names[2:-3]) == {"content_block_delta"}

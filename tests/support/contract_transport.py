@@ -6,7 +6,6 @@ import json
 from urllib.parse import parse_qsl
 
 import httpx
-
 from openapi_contract import validate_request, validate_response
 
 

@@ -57,18 +57,18 @@ def preload() -> None:
     import httpx  # noqa: F401
 
     import capit_tui.agents as agents_mod
+    import capit_tui.cli  # noqa: F401
     import capit_tui.core.backups  # noqa: F401
     import capit_tui.core.changes  # noqa: F401
-    import capit_tui.cli  # noqa: F401
     import capit_tui.core.demo  # noqa: F401
-    import capit_tui.edits as edits
     import capit_tui.core.install  # noqa: F401
+    import capit_tui.core.keys  # noqa: F401
     import capit_tui.core.ledger  # noqa: F401
     import capit_tui.core.money  # noqa: F401
-    import capit_tui.platforms.openrouter  # noqa: F401
-    import capit_tui.core.keys  # noqa: F401
     import capit_tui.core.settings  # noqa: F401
     import capit_tui.core.vault  # noqa: F401
+    import capit_tui.edits as edits
+    import capit_tui.platforms.openrouter  # noqa: F401
 
     agents_mod.all_agents({})
     for fmt, text in (("json", "{}"), ("jsonc", "{}"), ("toml", "a = 1\n"), ("json5", "{}")):
@@ -274,7 +274,7 @@ def serve() -> None:
             os.close(r)
             code = 70
             try:
-                def ready() -> None:
+                def ready(w: int = w) -> None:
                     os.write(w, b"R")
 
                 report_path = os.path.join(job["home"], "..", f"report-{os.getpid()}.json")

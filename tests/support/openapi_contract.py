@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from datetime import datetime
-
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
@@ -112,7 +111,7 @@ def operation(method: str, path: str) -> tuple[str, dict[str, str], dict[str, An
             raise AssertionError(
                 f"{method.upper()} {path}: the spec has {template} but no {method.upper()} on it "
                 f"(it has {', '.join(k.upper() for k in ops if not k.startswith('x-'))})")
-        return template, dict(zip(names, match.groups())), ops[m]
+        return template, dict(zip(names, match.groups(), strict=True)), ops[m]
     raise AssertionError(f"{method.upper()} {path}: no such path in the OpenAPI subset")
 
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from capit_tui.sandbox import Sandbox
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig, Settings
+from capit_tui.sandbox import Sandbox
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
 TODAY = date(2026, 11, 21)

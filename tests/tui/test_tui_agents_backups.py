@@ -23,10 +23,10 @@ from tui_support import TODAY, configured, fixed_clock, make_app, no_blink, sand
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.agent_status import agent_statuses
-from capit_tui.core.text import tilde, tilde_text
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.redact import mask
+from capit_tui.core.text import tilde, tilde_text
 
 SIZES = [(80, 24), (160, 45)]
 size_ids = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

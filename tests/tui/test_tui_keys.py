@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 from textual.widgets import DataTable, Input
+from tui_support import make_app, no_blink, sandbox, settle
 
 from capit_tui.tui.modals.confirm import ConfirmScreen
-from tui_support import make_app, no_blink, sandbox, settle
 
 
 @pytest.fixture

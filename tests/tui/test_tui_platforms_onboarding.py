@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Checkbox, DataTable, Input, Select
+from tui_support import make_app, no_blink, sandbox, settle
 
 from capit_tui.core import vault
-from capit_tui.tui.app import CapitApp
-from capit_tui.sandbox import Sandbox
-from capit_tui.tui.modals.confirm import ConfirmScreen
-from capit_tui.tui.screens.onboarding import EMPTY_HINT, OnboardingScreen
-from capit_tui.tui.modals.add_platform import AddPlatformScreen
-from capit_tui.tui.screens.platforms import PlatformsScreen
-from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig
-from tui_support import make_app, no_blink, sandbox, settle
+from capit_tui.sandbox import Sandbox
+from capit_tui.tui.app import CapitApp
+from capit_tui.tui.modals.add_platform import AddPlatformScreen
+from capit_tui.tui.modals.confirm import ConfirmScreen
+from capit_tui.tui.screens.onboarding import EMPTY_HINT, OnboardingScreen
+from capit_tui.tui.screens.platforms import PlatformsScreen
+from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine
 
 SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
 RANDOM_KEY = "sk-or-v1-" + "0123456789abcdef" * 4

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from tui_support import make_app, no_blink, sandbox, settle
 
 SIZES = [(80, 24), (160, 45)]

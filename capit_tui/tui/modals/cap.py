@@ -49,7 +49,8 @@ class CapScreen(ModalScreen[Any]):
             yield Label("", id="cap-error", classes="error")
             yield Label("Resets")
             reset = k.limit_reset or "never"
-            yield Select(RESET_OPTIONS if self.supports_reset else [("never (this platform's caps never reset)", "never")],
+            lifetime = [("never (this platform's caps never reset)", "never")]
+            yield Select(RESET_OPTIONS if self.supports_reset else lifetime,
                          value=reset if self.supports_reset else "never", allow_blank=False, id="reset",
                          disabled=not self.supports_reset)
             with Horizontal(id="buttons"):

@@ -19,8 +19,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from capit_tui.core.agent_status import agent_home, backup_key_labels
-from capit_tui.core.restore import NothingToRestore, RestorePreview, restore_apply
 from capit_tui.core.backups import Backup, BackupError
+from capit_tui.core.restore import NothingToRestore, RestorePreview, restore_apply
 from capit_tui.core.text import plural, tilde_text, timestamp
 from capit_tui.tui.widgets.diff_view import DiffView
 
@@ -67,7 +67,8 @@ class RestoreReviewScreen(ModalScreen[bool]):
                 before = f"the restore of backup {b.meta['restored']}" if b.meta.get("restored") else "a restore"
             else:
                 before = str(reason)
-            yield Static(f"Puts {files} back as in backup {b.id}, made before {before} on {timestamp(b.created_at)} UTC. "
+            made = timestamp(b.created_at)
+            yield Static(f"Puts {files} back as in backup {b.id}, made before {before} on {made} UTC. "
                          "The files as they are now are backed up first, so this can be undone.",
                          classes="line", markup=False)
             keys = backup_key_labels(b, agent=self.rp.agent)

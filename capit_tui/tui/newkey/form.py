@@ -23,13 +23,13 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from capit_tui.core.agent_status import agent_home
 from capit_tui.agents import all_agents
 from capit_tui.agents.base import Agent
+from capit_tui.core.agent_status import agent_home
 from capit_tui.core.install import IssueRequest, key_name
+from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name
 from capit_tui.core.money import MoneyError, parse_cap
 from capit_tui.core.redact import redact
-from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name
 from capit_tui.core.text import tilde_text
 from capit_tui.tui.typed_app import capit_app
 

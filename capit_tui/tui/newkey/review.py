@@ -9,7 +9,6 @@ the error exactly as the core words it (it says whether files were restored and 
 
 from __future__ import annotations
 
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult

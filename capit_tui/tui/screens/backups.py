@@ -17,8 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from capit_tui.core.agent_status import agent_home, backup_key_labels
-from capit_tui.core.restore import RestorePreview
 from capit_tui.core.backups import Backup
+from capit_tui.core.restore import RestorePreview
 from capit_tui.core.text import display_name, plural, tilde_text, timestamp
 from capit_tui.tui.modals.restore_review import review_restore
 from capit_tui.tui.table_nav import TableNav, nav_bindings

@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from capit_tui.tui.widgets.secret_input import SecretInput
 from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -26,6 +25,7 @@ from capit_tui.core.redact import mask
 from capit_tui.core.settings import PlatformConfig
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine, GatewayFields, StorageChoice
+from capit_tui.tui.widgets.secret_input import SecretInput
 
 INTRO = ("capit-tui gives every coding agent its own API key with a spending cap that the platform itself "
          "enforces.\nIt writes the key into the agent's config after showing you the diff, and shows live "
