@@ -19,11 +19,11 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from capit_tui.core.backups import BackupStore
+from capit_tui.core.keys import Configured, list_keys_on
 from capit_tui.core.ledger import Ledger
-from capit_tui.core.restore import RestorePreview
 from capit_tui.core.leftovers import prune_leftovers
 from capit_tui.core.model import UNSET, CappedKey
-from capit_tui.core.keys import Configured, list_keys_on
+from capit_tui.core.restore import RestorePreview
 from capit_tui.core.settings import Settings
 from capit_tui.core.spend_watch import SpendWatch, Update
 

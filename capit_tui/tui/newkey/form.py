@@ -27,7 +27,7 @@ from capit_tui.agents import all_agents
 from capit_tui.agents.base import Agent
 from capit_tui.core.agent_status import agent_home
 from capit_tui.core.install import IssueRequest, key_name
-from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name
+from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name, reset_periods
 from capit_tui.core.money import MoneyError, parse_cap
 from capit_tui.core.redact import redact
 from capit_tui.core.text import tilde_text
@@ -190,11 +190,8 @@ class NewKeyScreen(Screen):
         return next(c for c in app.platforms if c.name == name)
 
     def supports_reset(self) -> bool:
-        app = self.app
-        try:
-            return bool(app.platform(self.configured().name).supports_reset)
-        except Exception:
-            return self.configured().config.kind != "oneapi"
+        """Asked of the platform, in the core (its adapter class says which periods it enforces)."""
+        return bool(reset_periods(self.configured()))
 
     @on(Select.Changed, "#platform")
     def platform_changed(self) -> None:

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from capit_tui.core.keys import reset_periods
 from capit_tui.core.model import CappedKey, reset_label
 from capit_tui.core.money import format_usd
 from capit_tui.core.spend_watch import Update
@@ -275,8 +276,8 @@ class KeysScreen(TableNav, Screen):
                 limit, reset = result
                 self.app.update_key(key, limit=limit, reset=reset)
 
-        supports_reset = self.app.platform(key.platform).supports_reset
-        self.app.push_screen(CapScreen(key, supports_reset=supports_reset), done)
+        can_reset = bool(reset_periods(next(c for c in self.app.platforms if c.name == key.platform)))
+        self.app.push_screen(CapScreen(key, supports_reset=can_reset), done)
 
     def action_filter(self) -> None:
         box = self.filter_box
