@@ -299,8 +299,8 @@ class CapitApp(App[None]):
         """Quitting in the middle of an install could leave keys issued and files half-written: refuse."""
         busy = [w for w in self.workers if w.group == "install" and w.is_running]
         if busy:
-            self.notify("An install is running. Quit once it has finished (or been undone), so no key is left half-installed.",
-                        severity="warning")
+            self.notify("An install is running. Quit once it has finished (or been undone), so no key is left "
+                        "half-installed.", severity="warning")
             return
         self.exit()
 
