@@ -339,8 +339,8 @@ class NewKeyScreen(Screen):
         base = self.name_base()
         agents = self.selected_agents()
         c = self.configured()
-        request = IssueRequest(c, limit, reset, base, base or default_name(None, self.today), model, agents, None,
-                      agent_home(self.app.agent_env))
+        request = IssueRequest(c, limit, reset, base, base or default_name(None, self.today), model, agents,
+                               None, agent_home(self.app.agent_env))
         if not agents:
             self.open_review(request)
             return
@@ -357,7 +357,7 @@ class NewKeyScreen(Screen):
         app = self.app
         try:
             pv = preview(request.platform, request.agents, name=request.name, model=request.model,
-                         today=getattr(app, "today", None))
+                         today=app.today)
         except PlanError as exc:
             app.call_from_thread(self.preview_failed, str(exc))
             return

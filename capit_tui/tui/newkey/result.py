@@ -8,7 +8,6 @@ screen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -19,7 +18,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from capit_tui.core.install import IssueRequest
+from capit_tui.core.install import IssueRequest, Result
 from capit_tui.core.model import IssuedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.redact import mask
@@ -65,7 +64,7 @@ class Done:
                    [Handover(f"{k.name} ({o.cap_text})", issued.secret, steps)])
 
     @classmethod
-    def from_result(cls, o: IssueRequest, result: Any) -> Done:
+    def from_result(cls, o: IssueRequest, result: Result) -> Done:
         amount = cls.amount(o)
         lines: list[Line] = []
         for r in result.installed:

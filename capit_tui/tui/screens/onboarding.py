@@ -8,7 +8,7 @@ and leaving before that stores nothing. The steps run the same core as `capit-tu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -26,6 +26,9 @@ from capit_tui.core.settings import PlatformConfig
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine, GatewayFields, StorageChoice
 from capit_tui.tui.widgets.secret_input import SecretInput
+
+if TYPE_CHECKING:
+    from capit_tui.agents.base import Agent, Detection
 
 INTRO = ("capit-tui gives every coding agent its own API key with a spending cap that the platform itself "
          "enforces.\nIt writes the key into the agent's config after showing you the diff, and shows live "
@@ -292,8 +295,8 @@ class OnboardingScreen(Screen[None]):
         from capit_tui.agents import all_agents
 
         app = self.app
-        found: list[tuple[Any, Any]] = []
-        missing: list[Any] = []
+        found: list[tuple[Agent, Detection]] = []
+        missing: list[Agent] = []
         for agent in all_agents(app.agent_env):
             try:
                 d = agent.detect()
