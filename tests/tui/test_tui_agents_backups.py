@@ -10,7 +10,6 @@ openrouter.ai so no loopback port appears in a diff.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import json
 from dataclasses import dataclass
@@ -308,38 +307,25 @@ async def test_u_without_a_backup_says_so(sb, isolated_home):
         assert any("No backup holds Claude Code's files" in n.message for n in app._notifications)
 
 
-async def test_i_opens_the_new_key_form_with_the_agent_preselected(sb, isolated_home, monkeypatch):
+async def test_i_opens_the_new_key_form_with_the_agent_preselected(sb, isolated_home):
+    from capit_tui.tui.newkey.form import NewKeyScreen
+
     w = install(sb, isolated_home)
     app = app_for(sb, w)
-    spec = importlib.util.find_spec("capit_tui.tui.newkey.form")
-    # the form is another screen's work; until it (and its stylesheet) is in place, check the call
-    has_form = spec is not None and Path(spec.origin).with_name("issue.tcss").exists()
-    calls: list[list[str]] = []
-    if not has_form:
-        monkeypatch.setattr(type(app), "action_new_key", lambda self, agents=(): calls.append(list(agents)))
     async with app.run_test(size=(80, 24)) as pilot:
         await open_mode(pilot, "2")
         await pilot.press("j")  # codex
         await pilot.press("i")
         await pilot.pause()
-        if has_form:
-            from capit_tui.tui.newkey.form import NewKeyScreen
-
-            assert isinstance(app.screen, NewKeyScreen)
-            assert list(app.screen.preselect) == ["codex"]
-        else:
-            assert calls == [["codex"]]
+        assert isinstance(app.screen, NewKeyScreen)
+        assert list(app.screen.preselect) == ["codex"]
         # a manual agent gets the form too (its key is shown once with steps)
-        if has_form:
-            await pilot.press("escape")
-            await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
         table(app, "#agents").move_cursor(row=table(app, "#agents").get_row_index("cursor"))
         await pilot.press("i")
         await pilot.pause()
-        if has_form:
-            assert isinstance(app.screen, NewKeyScreen) and list(app.screen.preselect) == ["cursor"]
-        else:
-            assert calls == [["codex"], ["cursor"]]
+        assert isinstance(app.screen, NewKeyScreen) and list(app.screen.preselect) == ["cursor"]
 
 
 async def test_enter_shows_the_details(sb, isolated_home):
