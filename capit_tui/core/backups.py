@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from capit_tui.core import lock
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 from capit_tui.errors import CapitError
 
@@ -82,6 +83,10 @@ class BackupStore:
 
     def create(self, entries: list[tuple[Path, Path, bytes | None, int | None]], meta: dict[str, Any]) -> Backup:
         """Save (path, target, old bytes or None if absent, old mode) for every file; manifest last."""
+        with lock.held("making a backup"):
+            return self._create(entries, meta)
+
+    def _create(self, entries: list[tuple[Path, Path, bytes | None, int | None]], meta: dict[str, Any]) -> Backup:
         ensure_private_dir(self.root)
         now = self._clock()
         bid = self._new_id(now)
@@ -141,10 +146,11 @@ class BackupStore:
         if not self.root.is_dir():
             return 0
         n = 0
-        for folder in self.root.iterdir():
-            if folder.is_dir() and not (folder / MANIFEST).exists():
-                shutil.rmtree(folder, ignore_errors=True)
-                n += 1
+        with lock.held("tidying its backups"):
+            for folder in self.root.iterdir():
+                if folder.is_dir() and not (folder / MANIFEST).exists():
+                    shutil.rmtree(folder, ignore_errors=True)
+                    n += 1
         return n
 
     def _load(self, folder: Path) -> Backup | None:
