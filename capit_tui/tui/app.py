@@ -138,6 +138,9 @@ class CapitApp(App[None]):
     # ------------------------------------------------------------ start-up
 
     def on_mount(self) -> None:
+        from capit_tui.core.recovery import at_start
+
+        self.run_worker(at_start(lambda m: self.notify(m, markup=False)), group="recover", exit_on_error=False)
         if not self.platforms:
             from capit_tui.tui.screens.onboarding import OnboardingScreen
 
