@@ -7,10 +7,11 @@ Exit status: 0 success, 1 a failure the message explains (any CapitError), 2 a u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from capit_tui import __version__
 from capit_tui.errors import CapitError, Refused, UsageError
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from capit_tui.cli.output import err, info
+    from capit_tui.cli.output import err, info, interrupt_story
 
     args = list(sys.argv[1:] if argv is None else argv)
     if "--version" in args[:1] or args[:1] == ["-V"]:
@@ -49,8 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err("No answer was given (standard input is closed); nothing was changed. "
             "Pass --yes to confirm without a prompt.")
         return 1
-    except KeyboardInterrupt:
-        err("Interrupted; nothing more was done.")
+    except KeyboardInterrupt as exc:
+        err(interrupt_story(exc))
         return 130
     except BrokenPipeError:
         return 1
@@ -65,18 +66,72 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: list[str], demo: bool = False) -> int:
-    from capit_tui.cli.parser import VERBS, issue_parser, main_parser
+    from capit_tui.cli.parser import main_parser
     from capit_tui.core.leftovers import prune_leftovers
 
     prune_leftovers()  # a crash's stale temp files and half backups (inside the demo's folders under --demo)
     if not args:
         from capit_tui.tui.app import run_app
 
-        return run_app(demo=demo)
+        return run_app(demo=demo)  # the app repairs an interrupted run itself, at start-up
     if args[0] in ("-h", "--help"):
         print(main_parser().format_help())
         print("Issue a key:  capit-tui PLATFORM CAP [--reset daily|weekly|monthly|never] [--name N] [--json]")
         return 0
+    if args[0] == "help" or "-h" in args or "--help" in args:
+        return _run(args)  # help text only: nothing to repair first
+    with _signals_interrupt():
+        _repair()
+        return _run(args)
+
+
+def _repair() -> None:
+    """Before a command: finish or undo whatever an interrupted run left (core.recovery), and say so."""
+    from capit_tui.cli.output import info
+    from capit_tui.core import lock
+    from capit_tui.core.recovery import needs_recovery
+
+    lock.set_waiting_reporter(info)
+    if not needs_recovery():
+        return
+    import asyncio
+
+    from capit_tui.core.recovery import recover
+
+    for sentence in asyncio.run(recover()):
+        info(sentence)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """For the length of a command, SIGTERM does what Ctrl-C does: it goes to the SIGINT handler in
+    force, which is Python's (KeyboardInterrupt) in sync code and asyncio.run()'s (cancel the command's
+    task, so its clean-up runs at the next await, then KeyboardInterrupt) in async code. So an install
+    being killed politely undoes itself like one interrupted by Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def like_ctrl_c(signum: int, frame: Any) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        else:  # SIGINT ignored (nohup): SIGTERM still stops the command, cleanly
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, like_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _run(args: list[str]) -> int:
+    from capit_tui.cli.parser import VERBS, issue_parser, main_parser
+
     first = args[0]
     if first == "sandbox" and len(args) > 1 and args[1] not in ("serve", "-h", "--help"):
         first = ""  # `capit-tui sandbox 5.00`: issue on the sandbox platform (the demo's)

@@ -6,25 +6,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage
-from capit_tui.cli.output import confirm_or_stop, err, info, out
+from capit_tui.cli.output import confirm_or_stop, err, info, interrupted_says, out
+from capit_tui.core.install import issue_shown
 from capit_tui.core.keys import (
     Configured,
     ServiceError,
     clean_name,
     configured_platforms,
     default_name,
-    issue_key,
     reset_for_new_key,
 )
-from capit_tui.core.model import UNSET, Budget
+from capit_tui.core.model import UNSET, Budget, IssuedKey
 from capit_tui.core.money import format_usd
+from capit_tui.core.recovery import Report
 from capit_tui.core.redact import mask
 from capit_tui.core.text import plural
 from capit_tui.errors import CapitError, UsageError
 from capit_tui.platforms.base import Unsupported
+
+if TYPE_CHECKING:
+    from capit_tui.core.install import Result
 
 
 def cmd_issue(ns: argparse.Namespace) -> int:
@@ -55,15 +61,22 @@ def cmd_issue(ns: argparse.Namespace) -> int:
     if limit is None:
         confirm_or_stop(f"Issue a key on {c.name} with NO spending limit? It can spend your whole balance.",
                         ns.yes, "Nothing was issued.")
-    issued = asyncio.run(issue_key(c, name, limit, reset))
-    k = issued.key
-    if ns.json:
-        out(json.dumps({"secret": issued.secret, "key": k.to_json()}, indent=2))
-        return 0
-    info(f"Issued '{k.name}' on {c.name} ({Budget(limit, reset).describe()}), id {k.id[:12]}, "
-         f"shown as {mask(issued.secret)}.")
-    info("The key follows on standard output. It is shown only this once: store it now.")
-    out(issued.secret)
+
+    def show(issued: IssuedKey) -> None:
+        k = issued.key
+        if ns.json:
+            out(json.dumps({"secret": issued.secret, "key": k.to_json()}, indent=2))
+        else:
+            info(f"Issued '{k.name}' on {c.name} ({Budget(limit, reset).describe()}), id {k.id[:12]}, "
+                 f"shown as {mask(issued.secret)}.")
+            info("The key follows on standard output. It is shown only this once: store it now.")
+            out(issued.secret)
+        sys.stdout.flush()  # shown means written out: a closed pipe is found here, and the key revoked
+
+    report = Report()
+    with interrupted_says(lambda: report.said or ("the key had been issued and shown." if report.completed
+                                                  else "no key was issued.")):
+        asyncio.run(issue_shown(c, name, limit, reset, show, report=report))
     return 0
 
 
@@ -97,7 +110,29 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
     if limit is None:
         question += " With no cap an agent can spend your whole balance."
     confirm_or_stop(question, ns.yes, "Nothing was issued and nothing was written.")
-    result = asyncio.run(execute(pv, limit, reset, progress=lambda m: info(m + " ...")))
+    report = Report()
+    with interrupted_says(lambda: report.said or (_finished(pv.manual) if report.completed
+                                                  else "no key was issued and no file was changed.")):
+        result = asyncio.run(execute(pv, limit, reset, progress=lambda m: info(m + " ..."), report=report,
+                                     hand_over_later=True))
+    with interrupted_says(lambda: _after(result)):
+        _say_installed(c, limit, result)
+    return 0
+
+
+def _after(result: Result) -> str:
+    return _finished([a for a, _k, _s in result.manual])
+
+
+def _finished(manual: list) -> str:
+    said = "the install had finished; `capit-tui keys list` shows its keys."
+    if manual:
+        said += (" The key for " + ", ".join(a.title for a in manual) + " may not have been shown, so the next start "
+                 "revokes it.")
+    return said
+
+
+def _say_installed(c: Configured, limit: Decimal | None, result: Result) -> None:
     amount = format_usd(limit) if limit is not None else "uncapped"
     for r in result.installed:
         info(f"{amount} {c.name} key installed into {r.agent.name} ({r.issued.key.name}, {mask(r.issued.secret)})")
@@ -114,4 +149,5 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
             info(f"  {i}. {step}")
         info("The key follows on standard output, shown only this once.")
         out(issued.secret)
-    return 0
+    sys.stdout.flush()
+    result.handed_over()

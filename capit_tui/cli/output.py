@@ -3,8 +3,9 @@ the short descriptions of keys shown before a change. Wording only; the rules li
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
@@ -69,3 +70,22 @@ def describe_keys(keys: Sequence[CappedKey], most: int = 20) -> str:
     if len(keys) > most:
         lines.append(f"  ... and {len(keys) - most} more")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def interrupted_says(what: Callable[[], str]) -> Iterator[None]:
+    """An interruption (Ctrl-C, SIGTERM) in the block carries `what()` was done about it: `main()` says
+    "Interrupted; " and that, instead of a generic sentence."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        exc.add_note(what())
+        raise
+
+
+def interrupt_story(exc: BaseException) -> str:
+    """The sentence for an interruption: what the command did about it, or that nothing more was done."""
+    notes = [n for n in getattr(exc, "__notes__", []) if n]
+    if not notes:
+        return "Interrupted; nothing more was done."
+    return f"Interrupted. {notes[-1]}" if notes[-1][:1].isupper() else f"Interrupted; {notes[-1]}"

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from capit_tui.core import lock
 from capit_tui.core.fsutil import MAX_AGENT_FILE, UnsafeFile, atomic_write, ensure_private_dir, read_regular
 from capit_tui.core.text import clean_text
 from capit_tui.errors import CapitError
@@ -110,6 +111,10 @@ class BackupStore:
 
     def create(self, entries: list[tuple[Path, Path, bytes | None, int | None]], meta: dict[str, Any]) -> Backup:
         """Save (path, target, old bytes or None if absent, old mode) for every file; manifest last."""
+        with lock.held("making a backup"):
+            return self._create(entries, meta)
+
+    def _create(self, entries: list[tuple[Path, Path, bytes | None, int | None]], meta: dict[str, Any]) -> Backup:
         ensure_private_dir(self.root)
         now = self._clock()
         bid = self._new_id(now)
@@ -172,18 +177,19 @@ class BackupStore:
         if not self.root.is_dir():
             return 0
         n = 0
-        now = time.time()
-        for folder in self.root.iterdir():
-            try:
-                st = os.lstat(folder)
-                if not stat.S_ISDIR(st.st_mode) or os.path.lexists(folder / MANIFEST):
+        with lock.held("tidying its backups"):
+            now = time.time()
+            for folder in self.root.iterdir():
+                try:
+                    st = os.lstat(folder)
+                    if not stat.S_ISDIR(st.st_mode) or os.path.lexists(folder / MANIFEST):
+                        continue
+                    if min_age is not None and now - _newest_mtime(folder, st) < min_age:
+                        continue
+                except OSError:
                     continue
-                if min_age is not None and now - _newest_mtime(folder, st) < min_age:
-                    continue
-            except OSError:
-                continue
-            shutil.rmtree(folder, ignore_errors=True)
-            n += 1
+                shutil.rmtree(folder, ignore_errors=True)
+                n += 1
         return n
 
     def _load(self, folder: Path) -> Backup | None:

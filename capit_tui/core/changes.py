@@ -222,10 +222,12 @@ def _read_checked(path: Path, target: Path) -> bytes | None:
 
 
 def apply(plan: Plan, store: BackupStore, meta: dict[str, Any],
-          write: Callable[[Path, bytes, int], None] | None = None) -> Backup:
+          write: Callable[[Path, bytes, int], None] | None = None,
+          on_backup: Callable[[Backup], None] | None = None) -> Backup:
     """Back up every file, then write them all; on any failure put back what was written.
 
-    `write` is injectable for fault tests (defaults to atomic_write). Returns the backup.
+    `write` is injectable for fault tests (defaults to atomic_write). `on_backup` is told the backup
+    before the first file is written (the journal records it). Returns the backup.
     """
     plan.check_fresh()
     write = write or (lambda p, data, mode: atomic_write(p, data, mode=mode))
@@ -235,6 +237,8 @@ def apply(plan: Plan, store: BackupStore, meta: dict[str, Any],
     except OSError as exc:  # no backup, no write: nothing to put back
         raise ApplyError(f"Could not back up the files into {store.root} ({_os_reason(exc)}), so no file "
                          "was written.", restored=True) from None
+    if on_backup is not None:
+        on_backup(backup)
     written: list[FileChange] = []
     try:
         for c in plan.changes:

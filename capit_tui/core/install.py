@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -17,13 +18,26 @@ from pathlib import Path
 from typing import Any, Callable
 
 from capit_tui.agents.base import Agent, Endpoint
-from capit_tui.core.backups import Backup, BackupStore
+from capit_tui.core import lock
+from capit_tui.core.backups import Backup, BackupError, BackupStore
 from capit_tui.core.changes import ApplyError, Plan, PlanError, StaleError, apply, plan_edits
 from capit_tui.core.fsutil import UnsafeFile
+from capit_tui.core.journal import Entry, FileNote, Journal, KeyNote, digest, iso
 from capit_tui.core.keys import Configured, default_name
-from capit_tui.core.ledger import Install, Ledger, now_iso
+from capit_tui.core.ledger import Ledger, now_iso
 from capit_tui.core.model import Budget, IssuedKey
+from capit_tui.core.recovery import (
+    Report,
+    Undone,
+    file_state,
+    is_interruption,
+    put_files_back,
+    record_install,
+    revoke_keys,
+    unsure_words,
+)
 from capit_tui.core.redact import mask, placeholder_like
+from capit_tui.core.text import plural
 from capit_tui.errors import CapitError
 
 
@@ -65,6 +79,11 @@ class Result:
     installed: list[AgentResult]
     manual: list[tuple[Agent, IssuedKey, list[str]]]
     backup: Backup | None
+    _handed_over: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def handed_over(self) -> None:
+        """The manual agents' keys were shown: the install is done (see execute's `hand_over_later`)."""
+        self._handed_over()
 
 
 def key_name(agent: str, base: str | None, today: date | None = None) -> str:
@@ -105,59 +124,274 @@ def preview(c: Configured, agents: list[Agent], *, name: str | None = None, mode
 async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,
                   store: BackupStore | None = None, ledger: Ledger | None = None,
                   progress: Callable[[str], None] = lambda s: None,
-                  write: Callable[[Path, bytes, int], None] | None = None) -> Result:
-    from capit_tui.platforms.base import PlatformError
+                  write: Callable[[Path, bytes, int], None] | None = None,
+                  journal: Journal | None = None, report: Report | None = None,
+                  hand_over_later: bool = False) -> Result:
+    """Issue, write, record: all or nothing, under the lock, every step journaled first.
 
+    A failure raises InstallError saying what was undone. An interruption (KeyboardInterrupt,
+    CancelledError) is undone the same way (or, once every file was written, completed) and re-raised;
+    `report.said` then tells what was done about it. With `hand_over_later`, keys for manual agents
+    stay journaled until the caller has shown them and calls `result.handed_over()`.
+    """
     if pv.unsupported:
         name, why = next(iter(pv.unsupported.items()))
         raise InstallError(f"Cannot install into {name}: {why} Nothing was issued.")
-    store = store or BackupStore()
-    ledger = ledger or Ledger()
-    issued: dict[str, IssuedKey] = {}
-    async with pv.platform.open() as p:
+    run = _Run(pv, store or BackupStore(), ledger or Ledger(), journal or Journal(), report or Report())
+    names = [a.name for a in pv.agents + pv.manual]
+    async with lock.held_async(f"installing a key into {', '.join(names)}"):
         try:
-            for a in pv.agents + pv.manual:
-                progress(f"Issuing {pv.key_names[a.name]} on {pv.platform.name}")
-                issued[a.name] = await p.create_key(pv.key_names[a.name], limit, reset)
-        except PlatformError as exc:
-            undone = await _revoke(p, issued)
-            raise InstallError(f"Issuing the key for {a.title} failed: {exc}{undone} No file was changed.") from None
+            pv.plan.check_fresh()  # another install may have written these files while we waited
+        except StaleError as exc:
+            raise InstallError(f"{str(exc).replace('nothing was written', 'nothing was issued or written')}"
+                               ) from None
+        run.entry = run.journal.begin("install", pv.platform.name, names)
+        run.progress = progress
+        run.p = pv.platform.open()
+        try:
+            return await run.go(limit, reset, progress, write, hand_over_later)
+        except BaseException as exc:
+            await run.unwind(exc)
+            _reraise_interruption(exc)
+            raise
+        finally:
+            await run.p.aclose()
 
-        secrets = [k.secret for k in issued.values()]
+
+class _Run:
+    """One install's moving parts, so that `unwind` knows how far `go` got."""
+
+    def __init__(self, pv: Preview, store: BackupStore, ledger: Ledger, journal: Journal, report: Report):
+        self.pv, self.store, self.ledger, self.journal, self.report = pv, store, ledger, journal, report
+        self.entry: Entry = Entry("install")
+        self.issued: dict[str, IssuedKey] = {}
+        self.agent: Agent | None = None  # the agent whose key was being issued
+        self.phase = "issuing"  # issuing -> planning -> writing -> recording
+        self.p: Any = None  # the platform's adapter, open from the first create to the end of the undo
+        self.creating: asyncio.Future[IssuedKey] | None = None  # a create in flight
+        self.progress: Callable[[str], None] = lambda s: None
+
+    async def go(self, limit: Decimal | None, reset: str | None, progress: Callable[[str], None],
+                 write: Callable[[Path, bytes, int], None] | None, hand_over_later: bool) -> Result:
+        pv, entry, journal = self.pv, self.entry, self.journal
+        for a in pv.agents + pv.manual:
+            self.agent = a
+            note = KeyNote(pv.key_names[a.name], a.name, iso(), manual=a in pv.manual)
+            entry.keys.append(note)
+            journal.save(entry)  # before the create: a lost reply is found by name at the next start
+            progress(f"Issuing {note.name} on {pv.platform.name}")
+            self.creating = shielded(self.p.create_key(note.name, limit, reset))
+            issued = await asyncio.shield(self.creating)
+            self.creating = None
+            self.issued[a.name] = issued
+            note.id, note.masked = issued.key.id, mask(issued.secret)
+            journal.save(entry)
+        self.phase = "planning"
+        secrets = [k.secret for k in self.issued.values()]
         edits: list[tuple[str, Any]] = []
+        for a in pv.agents:
+            try:
+                edits.extend((a.name, e) for e in a.plan_install(pv.endpoint(self.issued[a.name].secret)))
+            except UnsafeFile as exc:  # a file swapped for a FIFO or a foreign link since the preview
+                raise PlanError(f"{exc} Nothing was changed.") from None
+        plan = plan_edits(edits, secrets + [pv.placeholder])
+        _same_files(pv.plan, plan)
+        for a in pv.agents:
+            key_note = entry.key_for(a.name)
+            assert key_note is not None
+            key_note.files = [str(c.path) for c in plan.for_agent(a.name)]
+        self.phase = "writing"
         backup = None
-        try:
-            for a in pv.agents:
-                try:
-                    edits.extend((a.name, e) for e in a.plan_install(pv.endpoint(issued[a.name].secret)))
-                except UnsafeFile as exc:
-                    raise PlanError(f"{exc} Nothing was changed.") from None
-            plan = plan_edits(edits, secrets + [pv.placeholder])
-            _same_files(pv.plan, plan)
-            if plan.changes:
-                progress("Backing up and writing " + ", ".join(str(c.path) for c in plan.changes))
-                backup = apply(plan, store, {
-                    "reason": "install",
-                    "agents": [a.name for a in pv.agents],
-                    "agent_files": {a.name: [str(c.path) for c in plan.for_agent(a.name)] for a in pv.agents},
-                    "agent_home": str(pv.agents[0].home),
-                    "platform": pv.platform.name,
-                    "keys": {a.name: {"id": issued[a.name].key.id, "name": issued[a.name].key.name,
-                                      "masked": mask(issued[a.name].secret)} for a in pv.agents},
-                }, write=write)
-        except (PlanError, StaleError, ApplyError) as exc:
-            undone = await _revoke(p, issued)
-            raise InstallError(f"{exc}{undone}") from None
+        if plan.changes:
+            progress("Backing up and writing " + ", ".join(str(c.path) for c in plan.changes))
 
-    results = []
-    for a in pv.agents:
-        k = issued[a.name]
-        files = [c.path for c in plan.for_agent(a.name)]
-        ledger.record(Install(now_iso(), a.name, pv.platform.name, k.key.id, k.key.name, mask(k.secret),
-                              [str(f) for f in files], backup.id if backup else None))
-        results.append(AgentResult(a, k, files))
-    manual = [(a, issued[a.name], a.manual_steps(pv.endpoint(issued[a.name].secret))) for a in pv.manual]
-    return Result(results, manual, backup)
+            def noted(b: Backup) -> None:  # before the first file is written (the backup is complete)
+                entry.files = [FileNote(str(c.path), str(c.target), digest(c.before), digest(c.after), c.agent)
+                               for c in plan.changes]
+                entry.backup, entry.state = b.id, "writing"
+                journal.save(entry)
+
+            backup = apply(plan, self.store, {
+                "reason": "install",
+                "agents": [a.name for a in pv.agents],
+                "agent_files": {a.name: [str(c.path) for c in plan.for_agent(a.name)] for a in pv.agents},
+                "agent_home": str(pv.agents[0].home),
+                "platform": pv.platform.name,
+                "keys": {a.name: {"id": self.issued[a.name].key.id, "name": self.issued[a.name].key.name,
+                                  "masked": mask(self.issued[a.name].secret)} for a in pv.agents},
+            }, write=write, on_backup=noted)
+        entry.state = "written"
+        journal.save(entry)
+        self.phase = "recording"
+        record_install(entry, self.ledger, now_iso())
+        results = [AgentResult(a, self.issued[a.name], [c.path for c in plan.for_agent(a.name)]) for a in pv.agents]
+        manual = [(a, self.issued[a.name], a.manual_steps(pv.endpoint(self.issued[a.name].secret)))
+                  for a in pv.manual]
+        result = Result(results, manual, backup)
+        if manual and hand_over_later:
+            result._handed_over = lambda: journal.finish(entry)
+        else:
+            journal.finish(entry)
+        self.report.completed = True
+        return result
+
+    async def unwind(self, exc: BaseException) -> None:
+        """After `go` failed or was interrupted: finish (every file written) or undo; then say what was done.
+        Failures become InstallError; interruptions and bugs are re-raised by the caller."""
+        from capit_tui.platforms.base import CreateUncertain, PlatformError
+
+        interrupted = is_interruption(exc)
+        entry = self.entry
+        if entry.state == "done":
+            self.report.said = "the install had finished."
+            return
+        if entry.state == "written":
+            self.report.said = await self._complete(interrupted)
+            if not interrupted:
+                raise InstallError(f"The install stopped after writing every file ({type(exc).__name__}); "
+                                   f"{self.report.said}") from None
+            return
+        if isinstance(exc, PlatformError) and self.phase == "issuing" and not isinstance(exc, CreateUncertain):
+            if entry.keys and entry.keys[-1].id is None:
+                entry.keys.pop()  # the platform refused the create: there is no such key
+        if self.creating is not None and entry.keys and entry.keys[-1].id is None:
+            # Interrupted while a key was being created: its answer (the id) is worth a short wait, so
+            # that the key is revoked now rather than searched for by name at the next start.
+            self.progress("Interrupted; waiting for the platform to answer about the key being issued")
+            issued = await answer_of(self.creating)
+            if issued is not None:
+                entry.keys[-1].id, entry.keys[-1].masked = issued.key.id, mask(issued.secret)
+                self.journal.save(entry)
+        out = await self._undo()
+        undone = _undone_words(out, self.pv.platform.name)
+        if interrupted:
+            self.report.said = _interrupted_words(out, self.pv.platform.name)
+            return
+        if isinstance(exc, PlatformError) and self.phase == "issuing":
+            title = self.agent.title if self.agent else "an agent"
+            raise InstallError(f"Issuing the key for {title} failed: {exc}{undone} No file was changed.") from None
+        if isinstance(exc, (PlanError, StaleError, ApplyError)):
+            raise InstallError(f"{exc}{undone}") from None
+        self.report.said = undone.strip()
+
+    async def _undo(self) -> Undone:
+        out = Undone()
+        entry = self.entry
+        files_ok = True
+        try:
+            put_files_back(entry, self.store, out)
+        except (BackupError, OSError) as exc:
+            files_ok = False
+            out.files_left = [f.path for f in entry.files if file_state(f) == "new"]
+            out.why = str(exc)
+        if entry.keys:
+            await revoke_keys(self.p, list(entry.keys), {i.key_id for i in self.ledger.entries()}, out)
+        if out.complete and files_ok:
+            self.journal.finish(entry)
+        else:
+            entry.keys = [k for k in entry.keys if k.name in out.left]
+            self.journal.save(entry)  # the next start finishes the undo
+        return out
+
+    async def _complete(self, interrupted: bool) -> str:
+        """Every file was written: record it; a key meant to be shown that will not be is revoked."""
+        entry = self.entry
+        names = ", ".join(f"{k.name} into {k.agent}" for k in entry.keys if not k.manual)
+        try:
+            record_install(entry, self.ledger, now_iso())
+        except (OSError, CapitError) as exc:
+            return (f"every file was written ({names}), but the ledger could not be written ({exc}); "
+                    "capit-tui will record it at its next start.")
+        unshown = [k for k in entry.keys if k.manual] if interrupted else []
+        out = Undone()
+        if unshown:
+            await revoke_keys(self.p, unshown, set(), out)
+        if out.complete:
+            self.journal.finish(entry)  # else it stays `written`: the next start revokes what is left
+        self.report.completed = True
+        said = f"the install had already written every file, so it was completed ({names})"
+        if out.revoked:
+            said += f"; the key{'s' if len(out.revoked) > 1 else ''} not yet shown ({', '.join(out.revoked)}) revoked"
+        if out.failed:
+            said += f"; the key not yet shown ({', '.join(out.failed)}) will be revoked at the next start"
+        return said + "."
+
+
+async def issue_shown(c: Configured, name: str, limit: Decimal | None, reset: str | None,
+                      show: Callable[[IssuedKey], None], *, report: Report | None = None,
+                      **open_kwargs: Any) -> IssuedKey:
+    """Issue a key that is handed over on screen (no agent): under the lock, journaled from before its
+    create until `show` has returned. If the create fails or `show` does not return (an interruption,
+    a closed stdout), the key is revoked, so no key is left that nobody saw. `report.said` words that."""
+    from capit_tui.platforms.base import CreateUncertain, PlatformError
+
+    journal = Journal()
+    async with lock.held_async(f"issuing the key {name} on {c.name}"):
+        entry = journal.begin("issue", c.name, keys=[KeyNote(name, None, iso())])
+        note = entry.keys[0]
+        p = c.open(**open_kwargs)
+        creating = None
+        try:
+            creating = shielded(p.create_key(name, limit, reset))
+            issued = await asyncio.shield(creating)
+            note.id, note.masked = issued.key.id, mask(issued.secret)
+            journal.save(entry)
+            show(issued)
+        except BaseException as exc:
+            if isinstance(exc, PlatformError) and not isinstance(exc, CreateUncertain) and note.id is None:
+                journal.finish(entry)  # refused: no key was made
+                await p.aclose()
+                raise
+            if note.id is None and creating is not None and is_interruption(exc):
+                late = await answer_of(creating)
+                if late is not None:
+                    note.id, note.masked = late.key.id, mask(late.secret)
+            out = Undone()
+            await revoke_keys(p, [note], set(), out)
+            await p.aclose()
+            if out.complete:
+                journal.finish(entry)
+            if report is not None and is_interruption(exc):
+                report.said = (f"the key {name} was revoked; no usable key was left behind." if out.revoked else
+                               f"{unsure_words([name], c.name)}." if out.unsure else
+                               f"the key {name} could not be revoked yet ({out.why}); capit-tui will revoke it "
+                               "at its next start." if out.failed else "no key was made.")
+            _reraise_interruption(exc)
+            raise
+        await p.aclose()
+        entry.shown = True
+        journal.finish(entry)
+        if report is not None:
+            report.completed = True
+    return issued
+
+
+CREATE_GRACE = 10.0  # seconds an interrupted run waits for the answer to a create already sent
+
+
+def shielded(create: Any) -> asyncio.Future[IssuedKey]:
+    """A create as a task of its own: an interruption of the caller does not cut it off mid-request."""
+    task = asyncio.ensure_future(create)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # never "exception never retrieved"
+    return task
+
+
+async def answer_of(creating: asyncio.Future[IssuedKey]) -> IssuedKey | None:
+    """The key a create in flight made, if its answer comes within CREATE_GRACE (None otherwise)."""
+    from capit_tui.platforms.base import PlatformError, request_deadline
+
+    try:
+        return await asyncio.wait_for(asyncio.shield(creating), min(CREATE_GRACE, request_deadline()))
+    except (TimeoutError, PlatformError):
+        return None
+
+
+def _reraise_interruption(exc: BaseException) -> None:
+    """An interruption that reached us wrapped in a task group's exception group (a Ctrl-C while httpx
+    was connecting) leaves as a plain cancellation: it only happens while asyncio.run() is already
+    cancelling its tasks on the way out, and a group would be logged there as an unhandled error."""
+    if isinstance(exc, BaseExceptionGroup) and is_interruption(exc):
+        raise asyncio.CancelledError from None
 
 
 def _same_files(before: Plan, after: Plan) -> None:
@@ -172,23 +406,25 @@ def _same_files(before: Plan, after: Plan) -> None:
         raise StaleError(f"{missing[0]} changed since the preview, so nothing was written.")
 
 
-async def _revoke(p: Any, issued: dict[str, IssuedKey]) -> str:
-    from capit_tui.platforms.base import PlatformError
-
-    if not issued:
-        return ""
-    failed = []
-    for k in issued.values():
-        try:
-            await p.delete_key(k.key.id)
-        except PlatformError:
-            failed.append(k.key.name)
-    if failed:
-        return (f" The key{'s' if len(failed) > 1 else ''} {', '.join(failed)} could not be revoked; "
-                "revoke with `capit-tui keys revoke NAME`.")
-    names = ", ".join(k.key.name for k in issued.values())
-    many = len(issued) > 1
-    return f" The key{'s' if many else ''} just issued ({names}) {'were' if many else 'was'} revoked."
+def _undone_words(out: Undone, platform: str = "") -> str:
+    """The tail of a failure's message: what happened to the keys just issued."""
+    words = ""
+    if out.revoked:
+        many = len(out.revoked) > 1
+        words = (f" The key{'s' if many else ''} just issued ({', '.join(out.revoked)}) "
+                 f"{'were' if many else 'was'} revoked.")
+    if out.failed:
+        many = len(out.failed) > 1
+        them = "them" if many else "it"
+        words += (f" The key{'s' if many else ''} {', '.join(out.failed)} could not be revoked "
+                  f"({out.why.rstrip('.')}); capit-tui will revoke {them} at its next start, or revoke {them} "
+                  "now with `capit-tui keys revoke NAME`.")
+    if out.files_left:
+        words += (f" {', '.join(out.files_left)} could not be put back ({out.why.rstrip('.')}); "
+                  "the next start will try again.")
+    if out.unsure:
+        words += f" {unsure_words(out.unsure, platform)}."
+    return words
 
 
 @dataclass
@@ -212,3 +448,22 @@ class IssueRequest:
     @property
     def cap_text(self) -> str:
         return self.budget.describe() if self.limit is not None else "NO cap"
+
+
+def _interrupted_words(out: Undone, platform: str = "") -> str:
+    """After an interruption: what was undone (the CLI puts "Interrupted; " before it)."""
+    parts = []
+    if out.revoked:
+        many = len(out.revoked) > 1
+        parts.append(f"the key{'s' if many else ''} just issued ({', '.join(out.revoked)}) "
+                     f"{'were' if many else 'was'} revoked")
+    if out.files_back:
+        parts.append(f"{plural(len(out.files_back), 'file')} put back")
+    elif not out.files_left:
+        parts.append("no file had been changed")
+    if not out.revoked and not out.failed and not out.unsure and not out.files_back and not out.files_left:
+        return "no key had been issued and no file changed, so nothing was left behind."
+    said = " and ".join(parts) + "."
+    rest = _undone_words(Undone(failed=out.failed, files_left=out.files_left, unsure=out.unsure, why=out.why),
+                         platform).strip()
+    return f"{said} {rest}" if rest else said

@@ -219,16 +219,18 @@ async def issue_key(c: Configured, name: str, limit: Decimal | None, reset: str 
 
 
 async def revoke(p: Platform, key: CappedKey, ledger: Ledger) -> list[str]:
-    """Delete a key on its platform and mark it revoked in the ledger. A key already gone counts as
-    revoked. Returns the agents that were using it (their files now hold a dead key)."""
+    """Delete a key on its platform and mark it revoked in the ledger, under the lock. A key already
+    gone counts as revoked. Returns the agents that were using it (their files now hold a dead key)."""
+    from capit_tui.core import lock
     from capit_tui.platforms.base import NotFound
 
-    holders = ledger.holders(key.platform, key.id)
-    try:
-        await p.delete_key(key.id)
-    except NotFound:
-        pass  # already gone: the outcome the user asked for
-    ledger.mark_revoked(key.platform, key.id)
+    async with lock.held_async(f"revoking the key {key.name}"):
+        holders = ledger.holders(key.platform, key.id)
+        try:
+            await p.delete_key(key.id)
+        except NotFound:
+            pass  # already gone: the outcome the user asked for
+        ledger.mark_revoked(key.platform, key.id)
     return holders
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from capit_tui.core import lock
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 
 
@@ -59,30 +60,37 @@ class Ledger:
         atomic_write(self.path, body.encode(), mode=0o600)
 
     def record(self, install: Install) -> None:
-        items = self.entries()
-        items.append(install)
-        self._save(items)
+        self.record_all([install])
+
+    def record_all(self, installs: list[Install]) -> None:
+        """Append several entries in one write (an install into three agents is recorded at once)."""
+        with lock.held("writing its ledger"):
+            items = self.entries()
+            items.extend(installs)
+            self._save(items)
 
     def mark_revoked(self, platform: str, key_id: str) -> None:
-        items = [
-            Install(**{**asdict(i), "revoked": True}) if (i.platform, i.key_id) == (platform, key_id) else i
-            for i in self.entries()
-        ]
-        self._save(items)
+        with lock.held("writing its ledger"):
+            items = [
+                Install(**{**asdict(i), "revoked": True}) if (i.platform, i.key_id) == (platform, key_id) else i
+                for i in self.entries()
+            ]
+            self._save(items)
 
     def record_restore(self, agent: str, masked: str | None, backup_id: str) -> Install:
         """An agent's files were put back from `backup_id`: record what they hold now. With `masked`,
         the newest earlier install of that key into the agent (revoked or not) is recorded again; with
         None, or a key capit-tui never installed there, an entry holding no key (empty key_id)."""
-        items = self.entries()
-        earlier = [i for i in items if i.agent == agent and masked and i.masked == masked and i.key_id]
-        extra = {"restored_from": backup_id}
-        if earlier:
-            entry = Install(**{**asdict(earlier[-1]), "time": now_iso(), "extra": extra})
-        else:
-            entry = Install(now_iso(), agent, "", "", "", "", [], backup_id, extra=extra)
-        items.append(entry)
-        self._save(items)
+        with lock.held("writing its ledger"):
+            items = self.entries()
+            earlier = [i for i in items if i.agent == agent and masked and i.masked == masked and i.key_id]
+            extra = {"restored_from": backup_id}
+            if earlier:
+                entry = Install(**{**asdict(earlier[-1]), "time": now_iso(), "extra": extra})
+            else:
+                entry = Install(now_iso(), agent, "", "", "", "", [], backup_id, extra=extra)
+            items.append(entry)
+            self._save(items)
         return entry
 
     def current(self) -> dict[str, Install]:

@@ -16,8 +16,9 @@ from typing import Any
 
 from capit_tui.core.backup_check import check_agent_files, check_layout
 from capit_tui.core.backups import Backup, BackupStore, file_mode
-from capit_tui.core.changes import FileChange, Plan, apply, read_bytes
+from capit_tui.core.changes import ApplyError, FileChange, Plan, StaleError, apply, read_bytes
 from capit_tui.core.ledger import Ledger
+from capit_tui.core.recovery import settle_ledger, settle_restore
 from capit_tui.errors import CapitError
 
 
@@ -91,22 +92,36 @@ def restore_apply(store: BackupStore, rp: RestorePreview, ledger: Ledger | None 
     Raises StaleError if a file changed since the preview (nothing written) and ApplyError if a write
     failed (the files already written are put back when possible; the message says).
     """
-    undo = apply(rp.plan, store, rp.meta())
-    if rp.changes:
-        settle_ledger(ledger or Ledger(), rp.agents, rp.backup.id, env)
-    return undo
+    from capit_tui.core import lock
+    from capit_tui.core.journal import FileNote, Journal, digest
 
+    ledger = ledger or Ledger()
+    with lock.held(f"restoring {', '.join(rp.agents) or 'files'} from backup {rp.backup.id}"):
+        if not rp.changes:
+            return apply(rp.plan, store, rp.meta())
+        journal = Journal()
+        entry = journal.begin("restore", agents=rp.agents, restored=rp.backup.id, files=[
+            FileNote(str(c.path), str(c.target), digest(c.before), digest(c.after), c.agent)
+            for c in rp.plan.changes])
 
-def settle_ledger(ledger: Ledger, agents: Iterable[str], backup_id: str,
-                  env: Mapping[str, str] | None = None) -> None:
-    """After files were put back: each agent is recorded as holding the capit key its files hold now
-    (matched by masked form among its earlier installs), or none."""
-    from capit_tui import agents as agents_mod
+        def noted(b: Backup) -> None:
+            entry.backup = b.id
+            journal.save(entry)
 
-    for name in agents:
         try:
-            agent = agents_mod.get(name, env)
-            held = agent.installed_key() if agent.support == "file" else None
-        except Exception:  # noqa: BLE001 - an unknown agent or a file that does not parse holds no known key
-            held = None
-        ledger.record_restore(name, held.masked if held is not None else None, backup_id)
+            undo = apply(rp.plan, store, rp.meta(), on_backup=noted)
+            entry.state = "written"
+            journal.save(entry)
+            settle_ledger(ledger, rp.agents, rp.backup.id, env)
+            journal.finish(entry)
+        except StaleError:
+            journal.finish(entry)  # nothing was written
+            raise
+        except ApplyError as exc:
+            if exc.restored:
+                journal.finish(entry)  # every file written was put back; else the next start does it
+            raise
+        except BaseException as exc:  # an interruption (or a bug): undo it now, as the next start would
+            exc.add_note(settle_restore(entry, journal, store, ledger, env)[1])
+            raise
+    return undo

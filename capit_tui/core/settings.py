@@ -28,9 +28,11 @@ import tomli_w
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 from capit_tui.core.http_policy import env_allows
 from capit_tui.core.model import RESETS
+from capit_tui.core.paths import APP as APP
+from capit_tui.core.paths import config_dir as config_dir
+from capit_tui.core.paths import data_dir as data_dir
 from capit_tui.errors import CapitError
 
-APP = "capit-tui"
 KINDS = ("openrouter", "oneapi")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -91,24 +93,6 @@ def with_env(cfg: PlatformConfig) -> PlatformConfig:
     if env_allows(cfg.name) and not cfg.allow_http:
         cfg = replace(cfg, allow_http=True)
     return cfg
-
-
-def config_dir() -> Path:
-    override = os.environ.get("CAPIT_CONFIG_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_config_path
-
-    return user_config_path(APP, appauthor=False)
-
-
-def data_dir() -> Path:
-    override = os.environ.get("CAPIT_DATA_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_data_path
-
-    return user_data_path(APP, appauthor=False)
 
 
 def settings_path() -> Path:
@@ -200,6 +184,9 @@ def save(s: Settings, path: Path | None = None) -> Path:
         plats[name] = table
     if plats:
         doc["platforms"] = plats
-    ensure_private_dir(path.parent)
-    atomic_write(path, tomli_w.dumps(doc).encode("utf-8"), mode=0o600)
+    from capit_tui.core import lock
+
+    with lock.held("saving its settings"):
+        ensure_private_dir(path.parent)
+        atomic_write(path, tomli_w.dumps(doc).encode("utf-8"), mode=0o600)
     return path

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tomli_w
 
+from capit_tui.core import lock
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 from capit_tui.core.settings import config_dir, env_prefix
 from capit_tui.errors import CapitError
@@ -109,9 +110,10 @@ def store(platform: str, key: str, *, allow_file: bool = False) -> str:
         raise NoKeyringError(
             f"There is no system keyring here ({why}). Pass --store-in-file to keep the key in "
             f"{credentials_path()} (readable only by you), or set {env_var(platform)} instead.")
-    data = _read_file()
-    data[platform] = key
-    _write_file(data)
+    with lock.held("storing a management key"):
+        data = _read_file()
+        data[platform] = key
+        _write_file(data)
     return f"{credentials_path()} (mode 0600)"
 
 
@@ -158,9 +160,12 @@ def _write_file(data: dict[str, str]) -> None:
 
 
 def _remove_from_file(platform: str) -> bool:
-    data = _read_file()
-    if platform not in data:
+    if not credentials_path().exists():
         return False
-    del data[platform]
-    _write_file(data)
+    with lock.held("removing a management key"):
+        data = _read_file()
+        if platform not in data:
+            return False
+        del data[platform]
+        _write_file(data)
     return True

@@ -109,6 +109,7 @@ class CapitApp(App[None]):
         self.refreshing = False
         self._opened: dict[str, Platform] = {}
         self._timer: Timer | None = None
+        self._unsubscribe_warnings: Callable[[], None] | None = None
         if demo:
             self.sub_title = "DEMO: sandbox platform, nothing of yours is touched"
 
@@ -141,7 +142,13 @@ class CapitApp(App[None]):
             self.spend_signal.publish(Update([], [], gone, []))
         self.action_refresh()
 
+    def _warn(self, text: str) -> None:
+        """A sentence the core wants read (plain HTTP to another machine, ...): a toast that stays a while."""
+        self.notify(text, title="Warning", severity="warning", timeout=15, markup=False)
+
     async def on_unmount(self) -> None:
+        if self._unsubscribe_warnings is not None:
+            self._unsubscribe_warnings()
         for adapter in self._opened.values():
             try:
                 await adapter.aclose()
@@ -151,7 +158,12 @@ class CapitApp(App[None]):
     # ------------------------------------------------------------ start-up
 
     def on_mount(self) -> None:
+        from capit_tui.core.http_policy import warnings
+        from capit_tui.core.recovery import at_start
+
         self.run_worker(lambda: prune_leftovers(self.agent_env), thread=True, group="leftovers", exit_on_error=False)
+        self.run_worker(at_start(lambda m: self.notify(m, markup=False)), group="recover", exit_on_error=False)
+        self._unsubscribe_warnings = warnings.subscribe(self._warn)
         if not self.platforms:
             from capit_tui.tui.screens.onboarding import OnboardingScreen
 

@@ -8,7 +8,9 @@ After every kill:
   prune_incomplete();
 - if any file already holds the new key, a complete backup of every old file exists;
 - left-over temp files (`.NAME.*.capit-tmp`) are private (0600) and never taken for a config;
-- a fresh install then succeeds and writes exactly the bytes it writes from a clean start.
+- a fresh install then succeeds: it first finishes the killed install from its journal (when every
+  file was written) or undoes it (files back to their old bytes), then writes exactly the bytes it
+  writes over that state.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pytest
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.backups import MANIFEST, BackupStore
+from capit_tui.core.redact import mask
 
 TESTS = Path(__file__).parents[1]
 DRIVER = TESTS / "support" / "driver.py"
@@ -244,20 +247,25 @@ def _check_crashed_state(home: Path, ref: Reference, stats: dict) -> dict[str, b
 
 
 def check_fresh_run(server: Server, home: Path, ref: Reference, before: dict[str, bytes | None]) -> None:
+    """The next run first finishes (every file was written) or undoes (anything less) the killed install
+    from its journal, then installs B over what that left."""
     n_backups = len(store_of(home).list())
+    complete = all(before[name] == ref.new_a[name] for name in FILES)
+    repaired = before if complete else OLD
     r = server.run(home, "B")
     assert r["signal"] is None and r["rc"] == 0, (home.parent / "cli-B-0.log").read_text()
     now = snapshot(home)
     for name in FILES:
-        want = ref.new_b[name] if before[name] == OLD[name] else ref.b_after_a[name]
+        want = ref.b_after_a[name] if complete else ref.new_b[name]
         assert now[name] == want, FILES[name]
         parse(name, now[name])
     backups = store_of(home).list()
     assert len(backups) == n_backups + 1
-    newest = backups[0]
+    b_masked = mask(driver.secret_for("B", "crash-claude"))
+    (newest,) = [b for b in backups if b.meta.get("keys", {}).get("claude", {}).get("masked") == b_masked]
     contents = {str(f.path): newest.content(f) for f in newest.files}
     for name, rel in FILES.items():
-        assert contents[str(home / rel)] == before[name]  # the fresh run backed up the crashed state
+        assert contents[str(home / rel)] == repaired[name]  # the fresh run backed up the repaired state
     ledger = json.loads((home / ".local" / "share" / "capit-tui" / "ledger.json").read_text())
     assert {i["key_name"] for i in ledger["installs"]} >= {"crash-claude", "crash-codex", "crash-opencode"}
 
