@@ -120,7 +120,7 @@ def one_round(sb: Sandbox, server: Server, root: Path, i: int, command: str, sig
         assert bad not in victim.stderr, victim.stderr
     if victim.rc == 0:
         tally.finished += 1
-    elif victim.signal == signal.SIGKILL:
+    elif victim.signal is not None:  # SIGKILL (or a SIGTERM before the command took the signal over)
         tally.killed += 1
     elif victim.rc == 1:  # failed on its own (a slow reply under load): said so; the checks below still hold
         tally.failed += 1
@@ -174,6 +174,16 @@ def one_round(sb: Sandbox, server: Server, root: Path, i: int, command: str, sig
 @pytest.mark.parametrize("command", ["install", "restore"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupted_then_next_start(sb, servers, tmp_path, command, sig):
+    interrupt_rounds(sb, servers, tmp_path, command, sig, ROUNDS)
+
+
+def test_sigterm_is_ctrl_c(sb, servers, tmp_path):
+    """`kill PID` during an install: undone and said, like Ctrl-C (fewer rounds: the same path)."""
+    interrupt_rounds(sb, servers, tmp_path, "install", signal.SIGTERM, 12)
+
+
+def interrupt_rounds(sb: Sandbox, servers: list[Server], tmp_path: Path, command: str, sig: int,
+                     rounds: int) -> None:
     # How long the command takes here, warm (the median of three), and when it starts writing (its backup
     # appears): half the kills land anywhere in it, half in its writing and recording.
     took, writes = [], []
@@ -199,14 +209,14 @@ def test_interrupted_then_next_start(sb, servers, tmp_path, command, sig):
     whole, writing = sorted(took)[1], sorted(writes)[1]
     rng = random.Random(f"{SEED}:{command}:{sig}")
     delays: list[tuple[str, float]] = [("start", rng.uniform(0.0, whole)) if i % 2 else
-                                       ("backup", rng.uniform(0.0, max(whole - writing, 0.005))) for i in range(ROUNDS)]
+                                       ("backup", rng.uniform(0.0, max(whole - writing, 0.005))) for i in range(rounds)]
     tally = Tally()
 
     def work(i: int) -> None:
         one_round(sb, servers[i % 2], tmp_path, i, command, sig, delays[i], new, tally)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(work, range(ROUNDS)))
+        list(pool.map(work, range(rounds)))
     print(f"\n{command} + {signal.Signals(sig).name}: {tally.rounds} rounds (command took {whole * 1000:.0f} ms, "
           f"writing from {writing * 1000:.0f} ms; "
           f"{tally.killed + tally.interrupted} interrupted, {tally.finished} finished first), "
@@ -217,4 +227,4 @@ def test_interrupted_then_next_start(sb, servers, tmp_path, command, sig):
           f"{tally.left_entries}, untrue messages {tally.untrue}; file states seen {sorted(tally.kinds)}")
     assert tally.orphans == 0 and tally.neither == 0 and tally.mixed == 0 and tally.temps == 0
     assert tally.left_entries == 0 and tally.untrue == 0
-    assert tally.killed + tally.interrupted >= ROUNDS // 2, "most kills missed the command"
+    assert tally.killed + tally.interrupted >= rounds // 2, "most kills missed the command"
