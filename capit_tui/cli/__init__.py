@@ -80,9 +80,14 @@ def _dispatch(args: list[str], demo: bool = False) -> int:
         return 0
     if args[0] == "help" or "-h" in args or "--help" in args:
         return _run(args)  # help text only: nothing to repair first
-    with _signals_interrupt():
+    with _signals_interrupt() as lost:
         _repair()
-        return _run(args)
+        code = _run(args)
+    if lost:  # a Ctrl-C that Python could only report as "ignored" (it hit a finaliser): the work is done
+        exc = KeyboardInterrupt()
+        exc.add_note("the command had already done its work (see above).")
+        raise exc
+    return code
 
 
 def _repair() -> None:
@@ -103,16 +108,21 @@ def _repair() -> None:
 
 
 @contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
+def _signals_interrupt() -> Iterator[list[bool]]:
     """For the length of a command, SIGTERM does what Ctrl-C does: it goes to the SIGINT handler in
     force, which is Python's (KeyboardInterrupt) in sync code and asyncio.run()'s (cancel the command's
     task, so its clean-up runs at the next await, then KeyboardInterrupt) in async code. So an install
-    being killed politely undoes itself like one interrupted by Ctrl-C."""
+    being killed politely undoes itself like one interrupted by Ctrl-C.
+
+    A KeyboardInterrupt raised inside a finaliser or weakref callback cannot propagate: Python prints
+    it as "Exception ignored" and goes on. Such a one is noted (the yielded list becomes [True]) instead
+    of printed, so the command can say it finished despite the interruption."""
     import signal
     import threading
 
+    lost: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lost
         return
 
     def like_ctrl_c(signum: int, frame: Any) -> None:
@@ -122,11 +132,21 @@ def _signals_interrupt() -> Iterator[None]:
         else:  # SIGINT ignored (nohup): SIGTERM still stops the command, cleanly
             raise KeyboardInterrupt
 
+    hook = sys.unraisablehook
+
+    def unraisable(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            lost[:] = [True]
+        else:
+            hook(unraisable)
+
     old = signal.signal(signal.SIGTERM, like_ctrl_c)
+    sys.unraisablehook = unraisable
     try:
-        yield
+        yield lost
     finally:
         signal.signal(signal.SIGTERM, old)
+        sys.unraisablehook = hook
 
 
 def _run(args: list[str]) -> int:

@@ -34,6 +34,7 @@ from capit_tui.core.recovery import (
     put_files_back,
     record_install,
     revoke_keys,
+    tidy,
     unsure_words,
 )
 from capit_tui.core.redact import mask, placeholder_like
@@ -145,10 +146,11 @@ async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,
         except StaleError as exc:
             raise InstallError(f"{str(exc).replace('nothing was written', 'nothing was issued or written')}"
                                ) from None
-        run.entry = run.journal.begin("install", pv.platform.name, names)
+        run.entry = run.journal.new("install", pv.platform.name, names)
         run.progress = progress
         run.p = pv.platform.open()
         try:
+            run.journal.save(run.entry)
             return await run.go(limit, reset, progress, write, hand_over_later)
         except BaseException as exc:
             await run.unwind(exc)
@@ -286,6 +288,7 @@ class _Run:
             out.why = str(exc)
         if entry.keys:
             await revoke_keys(self.p, list(entry.keys), {i.key_id for i in self.ledger.entries()}, out)
+        tidy(entry, self.store)
         if out.complete and files_ok:
             self.journal.finish(entry)
         else:
@@ -327,11 +330,12 @@ async def issue_shown(c: Configured, name: str, limit: Decimal | None, reset: st
 
     journal = Journal()
     async with lock.held_async(f"issuing the key {name} on {c.name}"):
-        entry = journal.begin("issue", c.name, keys=[KeyNote(name, None, iso())])
+        entry = journal.new("issue", c.name, keys=[KeyNote(name, None, iso())])
         note = entry.keys[0]
         p = c.open(**open_kwargs)
         creating = None
         try:
+            journal.save(entry)
             creating = shielded(p.create_key(name, limit, reset))
             issued = await asyncio.shield(creating)
             note.id, note.masked = issued.key.id, mask(issued.secret)

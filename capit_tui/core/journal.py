@@ -110,13 +110,18 @@ class Journal:
     def path(self, entry: Entry) -> Path:
         return self.root / f"{entry.id}.json"
 
-    def begin(self, kind: str, platform: str = "", agents: list[str] | None = None, **fields: Any) -> Entry:
-        """A new entry, saved at once (state `issuing`, or `writing` for a restore)."""
+    def new(self, kind: str, platform: str = "", agents: list[str] | None = None, **fields: Any) -> Entry:
+        """A new entry, not saved yet (state `issuing`, or `writing` for a restore). Saving it is the
+        caller's first step inside its clean-up, so an interruption during the save is cleaned up too."""
         assert kind in KINDS
         now = datetime.now(timezone.utc)
-        entry = Entry(kind, platform, list(agents or []), "writing" if kind == "restore" else "issuing",
-                      f"{now.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{_secrets.token_hex(3)}", os.getpid(),
-                      iso(now), **fields)
+        return Entry(kind, platform, list(agents or []), "writing" if kind == "restore" else "issuing",
+                     f"{now.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{_secrets.token_hex(3)}", os.getpid(),
+                     iso(now), **fields)
+
+    def begin(self, kind: str, platform: str = "", agents: list[str] | None = None, **fields: Any) -> Entry:
+        """A new entry, saved at once."""
+        entry = self.new(kind, platform, agents, **fields)
         self.save(entry)
         return entry
 

@@ -152,6 +152,13 @@ def sweep_temps(paths: Iterable[str | Path]) -> int:
     return n
 
 
+def tidy(entry: Entry, store: BackupStore) -> None:
+    """What a killed or interrupted write can leave besides the files: temp files beside them, and a
+    backup that never got its manifest. (The lock is held: nobody else is writing either.)"""
+    sweep_temps(f.target for f in entry.files)
+    store.prune_incomplete()
+
+
 def sweep_dir(folder: Path) -> int:
     """Remove every capit-tui temp file directly in `folder` (our own data and config folders)."""
     try:
@@ -282,7 +289,7 @@ async def settle(entry: Entry, *, journal: Journal, store: BackupStore, ledger: 
         recorded = record_install(entry, ledger) if finish else 0
         if finish:
             entry.state = "written"  # what is left (a key never shown) is revoked next time, nothing undone
-        sweep_temps(f.target for f in entry.files)
+        tidy(entry, store)
         if out.complete:
             journal.finish(entry)
         else:
@@ -313,7 +320,7 @@ def settle_restore(entry: Entry, journal: Journal, store: BackupStore, ledger: L
     except (BackupError, OSError) as exc:
         return False, (f"{_Cap(entry.describe())} did not finish, and putting its files back failed ({exc}); "
                        "capit-tui will try again at the next start.")
-    sweep_temps(f.target for f in entry.files)
+    tidy(entry, store)
     journal.finish(entry)
     if finish:
         return True, f"{_Cap(entry.describe())} did not finish after writing its files; it was completed."

@@ -100,7 +100,7 @@ def restore_apply(store: BackupStore, rp: RestorePreview, ledger: Ledger | None 
         if not rp.changes:
             return apply(rp.plan, store, rp.meta())
         journal = Journal()
-        entry = journal.begin("restore", agents=rp.agents, restored=rp.backup.id, files=[
+        entry = journal.new("restore", agents=rp.agents, restored=rp.backup.id, files=[
             FileNote(str(c.path), str(c.target), digest(c.before), digest(c.after), c.agent)
             for c in rp.plan.changes])
 
@@ -109,6 +109,7 @@ def restore_apply(store: BackupStore, rp: RestorePreview, ledger: Ledger | None 
             journal.save(entry)
 
         try:
+            journal.save(entry)
             undo = apply(rp.plan, store, rp.meta(), on_backup=noted)
             entry.state = "written"
             journal.save(entry)

@@ -253,7 +253,7 @@ def test_a_run_killed_after_its_writes_is_completed_at_the_next_start(platform, 
     pv = preview(platform, two(isolated_home))
     with monkeypatch.context() as m, pytest.raises(Killed):
         m.setattr(_Run, "unwind", lambda self, exc: asyncio.sleep(0))
-        m.setattr("capit_tui.core.install.record_install", lambda entry, ledger: (_ for _ in ()).throw(Killed))
+        m.setattr("capit_tui.core.install.record_install", lambda *a: (_ for _ in ()).throw(Killed))
         asyncio.run(execute(pv, Decimal(5), None))
     (said,) = asyncio.run(recover())
     assert "after writing its files; it was completed" in said, said
