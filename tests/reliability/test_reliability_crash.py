@@ -311,7 +311,7 @@ def test_sigkill_anywhere_in_the_write_path_leaves_old_or_new_and_a_rerun_succee
         results = list(pool.map(lambda ij: work(*ij), enumerate(jobs)))
 
     runs = len(results)
-    random_killed = sum(1 for (kind, _), r in zip(jobs, results) if kind == "random" and r["signal"] == 9)
+    random_killed = sum(1 for (kind, _), r in zip(jobs, results, strict=True) if kind == "random" and r["signal"] == 9)
     assert runs >= 100
     assert random_killed >= RANDOM_RUNS // 4, "the random-time kills mostly missed the write path"
     # The kills saw the whole range: nothing written, some files written, everything written.

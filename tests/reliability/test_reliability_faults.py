@@ -23,11 +23,11 @@ import httpx
 import pytest
 
 from capit_tui.core.backups import BackupStore
+from capit_tui.core.keys import Configured
 from capit_tui.core.ledger import Ledger
+from capit_tui.core.settings import PlatformConfig
 from capit_tui.platforms.http import RetryPolicy
 from capit_tui.sandbox import Sandbox
-from capit_tui.core.keys import Configured
-from capit_tui.core.settings import PlatformConfig
 
 TIMEOUT = 0.5  # CAPIT_HTTP_TIMEOUT for every run here
 STALL = 1.5  # a stall outlives the client's timeout
@@ -352,8 +352,8 @@ def test_a_create_answered_with_html_leaves_no_orphan_key(sb, isolated_home):
 
     from capit_tui import agents as agents_mod
     from capit_tui.core.install import InstallError, execute, preview
-    from capit_tui.platforms.base import PlatformError
     from capit_tui.core.keys import issue_key
+    from capit_tui.platforms.base import PlatformError
 
     with pytest.raises(PlatformError) as err:
         asyncio.run(issue_key(via(sb, HtmlAfterCreate), "proxied", Decimal(1), None))
@@ -392,8 +392,8 @@ def tui_app(sb: Sandbox, home: Path):
     """The app of tests/support/tui_support.py, with fast retries (the backoff is not what is tested here)."""
     from tui_support import TODAY, fixed_clock
 
-    from capit_tui.tui.app import CapitApp
     from capit_tui.core.settings import Settings
+    from capit_tui.tui.app import CapitApp
 
     return CapitApp(platforms=[via(sb)], settings=Settings(), clock=fixed_clock, today=TODAY, auto_refresh=False,
                     agent_env={"HOME": str(home), "PATH": "/nonexistent"})

@@ -13,17 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 from textual.widgets import SelectionList
+from tui_support import TODAY, fixed_clock, make_app, no_blink, sandbox, settle
 
 from capit_tui import agents as agents_mod
-from capit_tui.sandbox import sha256_hex
+from capit_tui.core.keys import Configured
 from capit_tui.core.redact import mask
+from capit_tui.core.settings import PlatformConfig, Settings
+from capit_tui.sandbox import sha256_hex
 from capit_tui.tui.modals.confirm import ConfirmScreen
 from capit_tui.tui.newkey.form import NewKeyScreen
 from capit_tui.tui.newkey.result import ResultScreen
 from capit_tui.tui.newkey.review import ReviewScreen
-from capit_tui.core.keys import Configured
-from capit_tui.core.settings import PlatformConfig, Settings
-from tui_support import TODAY, fixed_clock, make_app, no_blink, sandbox, settle
 
 STAMP = TODAY.strftime("%Y%m%d")
 SIZES = [(80, 24), (160, 45)]
@@ -466,8 +466,8 @@ class RoutedConfigured(Configured):
 def snap_app(sb, isolated_home, monkeypatch):
     """The app on the seeded sandbox behind a fixed base URL, with a fixed clock and backup ids."""
     from capit_tui.core import backups
-    from capit_tui.tui.app import CapitApp
     from capit_tui.core.backups import BackupStore
+    from capit_tui.tui.app import CapitApp
 
     monkeypatch.setattr(backups._secrets, "token_hex", lambda n=3: "c0ffee")
     with_agents(isolated_home)

@@ -1,7 +1,7 @@
 """The review before a restore: the diff back to a backup's files, masked, with paths under the agent
 home as `~`; y restores through the same core as `capit-tui backups restore` (core.restore: restore_preview /
-restore_apply, i.e. changes.apply, then the ledger follows the files), which backs up the files as they are now first, so a restore can itself
-be undone. A file changed since the preview: previewed again, with the reason.
+restore_apply, i.e. changes.apply, then the ledger follows the files), which backs up the files as they are
+now first, so a restore can itself be undone. A file changed since the preview: previewed again, with the reason.
 
 Used by the Backups screen (enter) and the Agents screen (u).
 """
