@@ -124,8 +124,8 @@ def test_cli_bad_input_through_the_real_binary(sb):
     env = {**os.environ, "CAPIT_OPENROUTER_BASE_URL": sb.base_url,
            "CAPIT_OPENROUTER_MANAGEMENT_KEY": sb.management_key}
     for args, code in ((["openrouter", "\x1b[31m5"], 2), (["openrouter", "9" * 4000], 2),
-                       (["openrouter", "5", "--name", "rtl\u202eevil\x1b[2J"], 1),
-                       (["openrouter", "5", "--name", "x" * 4000], 1), (["keys", "cap", "nobody", "NaN"], 2)):
+                       (["openrouter", "5", "--name", "rtl\u202eevil\x1b[2J"], 2),  # a bad name is a usage error,
+                       (["openrouter", "5", "--name", "x" * 4000], 2), (["keys", "cap", "nobody", "NaN"], 2)):  # like a cap
         p = subprocess.run([sys.executable, "-m", "capit_tui", *args], capture_output=True, text=True, env=env,
                            timeout=60)
         plain_refusal(p.returncode, p.stderr, codes=(code,))
