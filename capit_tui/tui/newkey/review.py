@@ -216,17 +216,20 @@ class ReviewScreen(Screen):
 
     @work(exclusive=True, group="install", exit_on_error=False)
     async def install(self) -> None:
-        from capit_tui.core.install import InstallError, execute
+        from capit_tui.core.install import InstallError, execute, issue_shown
+        from capit_tui.errors import CapitError
         from capit_tui.platforms.base import PlatformError
 
         o = self.request
         app = self.app
         try:
             if o.preview is None:
+                # under the lock and journaled like the CLI's: a key nobody was shown is revoked
                 self.progress(f"Issuing {o.key_name} on {o.platform.name}")
-                issued = await app.platform(o.platform.name).create_key(o.key_name, o.limit, o.reset)
-                done = Done.single(o, issued)
-                del issued
+                shown: list[Done] = []
+                await issue_shown(o.platform, o.key_name, o.limit, o.reset,
+                                  lambda issued: shown.append(Done.single(o, issued)))
+                done = shown[0]
             else:
                 result = await execute(o.preview, o.limit, o.reset, store=app.store, ledger=app.ledger,
                                        progress=self.progress)
@@ -237,6 +240,9 @@ class ReviewScreen(Screen):
             return
         except PlatformError as exc:
             self.failed(f"Issuing {o.key_name} on {o.platform.name} failed: {exc} No file was changed.")
+            return
+        except CapitError as exc:  # another capit-tui held the lock too long, a journal it could not write
+            self.failed(str(exc))
             return
         self.app.call_later(self.succeeded, done)
 
