@@ -99,11 +99,10 @@ def _repair() -> None:
     lock.set_waiting_reporter(info)
     if not needs_recovery():
         return
-    import asyncio
-
+    from capit_tui.cli.common import run_async
     from capit_tui.core.recovery import recover
 
-    for sentence in asyncio.run(recover()):
+    for sentence in run_async(recover):
         info(sentence)
 
 

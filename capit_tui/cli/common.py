@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from capit_tui.core.settings import Settings
 from capit_tui.errors import UsageError
+
+T = TypeVar("T")
 
 
 def load_settings() -> Settings:
@@ -60,3 +64,24 @@ def agents_named(names: list[str]) -> list:
             except KeyError:
                 raise UsageError(f"unknown agent '{part}'; known agents: {', '.join(agents_mod.names())}") from None
     return out
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run(make()), with Ctrl-C and SIGTERM held back while the event loop is being built (one
+    landing there leaves a half-made loop that Python complains about on the way out). A Ctrl-C that
+    came meanwhile is raised once the loop is whole, before the command's coroutine is even made;
+    after that, asyncio.run's own handling applies (the command's task is cancelled and cleans up)."""
+    import asyncio
+    import signal
+
+    runner = asyncio.Runner()
+    try:
+        if hasattr(signal, "pthread_sigmask"):
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                runner.get_loop()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        return runner.run(make())
+    finally:
+        runner.close()

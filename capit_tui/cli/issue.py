@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage
+from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage, run_async
 from capit_tui.cli.output import confirm_or_stop, err, info, interrupted_says, out
 from capit_tui.core.install import issue_shown
 from capit_tui.core.keys import (
@@ -76,7 +75,7 @@ def cmd_issue(ns: argparse.Namespace) -> int:
     report = Report()
     with interrupted_says(lambda: report.said or ("the key had been issued and shown." if report.completed
                                                   else "no key was issued.")):
-        asyncio.run(issue_shown(c, name, limit, reset, show, report=report))
+        run_async(lambda: issue_shown(c, name, limit, reset, show, report=report))
     return 0
 
 
@@ -113,8 +112,8 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
     report = Report()
     with interrupted_says(lambda: report.said or (_finished(pv.manual) if report.completed
                                                   else "no key was issued and no file was changed.")):
-        result = asyncio.run(execute(pv, limit, reset, progress=lambda m: info(m + " ..."), report=report,
-                                     hand_over_later=True))
+        result = run_async(lambda: execute(pv, limit, reset, progress=lambda m: info(m + " ..."), report=report,
+                                           hand_over_later=True))
     with interrupted_says(lambda: _after(result)):
         _say_installed(c, limit, result)
     return 0

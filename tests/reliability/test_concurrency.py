@@ -15,8 +15,10 @@ claude is the key the file holds; and no live key is in neither a file nor a led
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,7 @@ def test_four_installs_at_once(sb, server, tmp_path):
 
 def test_install_beside_restore(sb, server, tmp_path):
     tally = Tally()
+    rng = random.Random(9001)
     restores = 0
     for r in range(ROUNDS):
         home = tmp_path / f"r{r}" / "home"
@@ -122,13 +125,21 @@ def test_install_beside_restore(sb, server, tmp_path):
         first = Run(server, install_args(f"{prefix}a"), env, home.parent, "first").finish()
         assert first.rc == 0, first.stderr
         a = held_key(home, "claude")
-        runs = [Run(server, install_args(f"{prefix}b"), env, home.parent, "install"),
-                Run(server, ["backups", "restore", "--latest", "--agent", "claude", "--yes"], env, home.parent,
-                    "restore")]
+        # which starts first, and how much later the other: seeded, so both orders and overlaps happen
+        first_install, gap = rng.random() < 0.5, rng.uniform(0.0, 0.08)
+        jobs = [(install_args(f"{prefix}b"), "install"),
+                (["backups", "restore", "--latest", "--agent", "claude", "--yes"], "restore")]
+        if not first_install:
+            jobs.reverse()
+        one = Run(server, jobs[0][0], env, home.parent, jobs[0][1])
+        time.sleep(gap)
+        other = Run(server, jobs[1][0], env, home.parent, jobs[1][1])
+        install, restore = (one, other) if first_install else (other, one)
+        runs = [install, restore]
         for run in runs:
             run.finish()
             check_clean_exit(run)
-        install, restore = runs
+        tally.waited += sum("waiting up to" in run.stderr for run in runs)
         tally.rounds += 1
         tally.installed += install.rc == 0
         restores += restore.rc == 0
