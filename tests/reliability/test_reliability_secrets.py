@@ -539,7 +539,7 @@ def test_committed_snapshots_hold_no_whole_secret():
 
 async def test_tui_add_platform_keeps_the_typed_key_out_of_sight(sb, isolated_home, tmp_path, monkeypatch, captured):
     """The management key typed into 3 Platforms > a: hidden on screen, not echoed by a refusal, and
-    (reported, screens/platforms.py) not in Textual's log, where Input.Changed/Submitted and the
+    (reported, tui/widgets/platform_form.py) not in Textual's log, where Input.Changed/Submitted and the
     check worker's description carry it in their reprs."""
     from textual.widgets import Input, Select
     from tui_support import no_blink, settle
