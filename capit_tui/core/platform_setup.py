@@ -242,8 +242,8 @@ def store(s: Settings, cfg: PlatformConfig, key: str, *, allow_file: bool = Fals
     k = clean_key(key)
     where = vault.store(cfg.name, k, allow_file=allow_file)
     if should_save(s, cfg):
+        settings_mod.put_platform(cfg, s.path)
         s.platforms[cfg.name] = cfg
-        settings_mod.save(s)
     found = vault.lookup(cfg.name)
     source = found.source if found else ("keyring" if "keyring" in where else "file")
     used = found.key if found else k
@@ -286,10 +286,12 @@ def remove(s: Settings, name: str) -> Removed:
     n = name.lower()
     if n not in s.known_platforms():
         raise SetupError(f"Unknown platform '{n}'.")
+    in_settings = n in s.platforms
+    if in_settings:  # first: a settings.toml it cannot edit stops the removal before the key is forgotten
+        settings_mod.drop_platform(n, s.path)
+        del s.platforms[n]
     where = vault.remove(n)
-    in_settings = s.platforms.pop(n, None) is not None
     if in_settings:
-        settings_mod.save(s)
         where = where + ["settings.toml"]
     return Removed(n, where, bool(os.environ.get(vault.env_var(n), "").strip()))
 

@@ -1,4 +1,8 @@
-"""capit-tui's own settings: settings.toml in the user config dir (tomllib reads, tomli-w writes).
+"""capit-tui's own settings: settings.toml in the user config dir.
+
+It is the user's file: tomllib reads it, a wrong value is refused with its line, and capit-tui's writes (a
+platform added or removed) change only their own table or keys (core/settings_toml.py), so comments, order and
+tables it does not know stay as they were.
 
 [defaults]
 reset = "monthly"          # reset period for new keys
@@ -12,6 +16,9 @@ kind = "oneapi"
 base_url = "https://gateway.example.com"
 quota_per_usd = 500000
 allow_http = false         # true only if base_url is plain http:// on purpose (warned about on every run)
+
+[keymap]                   # the TUI's keys: binding id = "key" or "key,key" (press ? in the app for the ids)
+"keys.revoke" = "ctrl+d"
 """
 
 from __future__ import annotations
@@ -19,11 +26,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 from capit_tui.core.http_policy import env_allows
@@ -31,6 +37,7 @@ from capit_tui.core.model import RESETS
 from capit_tui.core.paths import APP as APP
 from capit_tui.core.paths import config_dir as config_dir
 from capit_tui.core.paths import data_dir as data_dir
+from capit_tui.core.settings_toml import Unsupported, add_table, delete_value, line_of, remove_table, set_value
 from capit_tui.errors import CapitError
 
 KINDS = ("openrouter", "oneapi")
@@ -64,12 +71,23 @@ PRESETS: dict[str, PlatformConfig] = {
 }
 
 
+@dataclass(frozen=True)
+class KeymapEntry:
+    """One line of [keymap]: a binding id and the keys written for it (not yet checked: see check_keymap)."""
+
+    binding_id: str
+    keys: Any
+    line: int | None
+
+
 @dataclass
 class Settings:
     platforms: dict[str, PlatformConfig] = field(default_factory=dict)  # written in settings.toml
     default_reset: str | None = "monthly"
     refresh_interval: float = 30.0
     path: Path | None = None
+    keymap: list[KeymapEntry] = field(default_factory=list)  # [keymap], as written
+    keymap_problems: list[str] = field(default_factory=list)  # why [keymap] itself was ignored
 
     def known_platforms(self) -> dict[str, PlatformConfig]:
         """Presets, then the file's platforms, each with CAPIT_<NAME>_BASE_URL applied."""
@@ -103,90 +121,212 @@ def load(path: Path | None = None) -> Settings:
     path = path or settings_path()
     if not path.exists():
         return Settings(path=path)
+    return parse(_read(path), path)
+
+
+def _read(path: Path) -> str:
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path} is not valid TOML ({exc}). Fix or remove it; capit-tui changed nothing.") from None
+        return path.read_bytes().decode("utf-8")  # as written: CRLF stays CRLF
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"Could not read {path}: {exc}.") from None
-    return _from_doc(doc, path)
+
+
+class _Bad(Exception):
+    """A wrong value at a path of the file; `parse` adds the line it is on."""
+
+    def __init__(self, where: tuple[str, ...], sentence: str) -> None:
+        super().__init__(sentence)
+        self.where = where
+        self.sentence = sentence
+
+
+def parse(text: str, path: Path) -> Settings:
+    """The settings in `text` (the file at `path`). A wrong value is refused with the line it is on; keys and
+    tables capit-tui does not know are left alone (they stay in the file), and [keymap] is only collected:
+    its entries are checked by `check_keymap`, where the front end knows its bindings."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML ({exc}). Fix or remove it; capit-tui changed nothing.") from None
+    try:
+        s = _from_doc(doc, path)
+    except _Bad as bad:
+        line = line_of(text, bad.where)
+        at = f"{path}, line {line}" if line else str(path)
+        raise SettingsError(f"{at}: {bad.sentence} Fix it; capit-tui changed nothing.") from None
+    keymap = doc.get("keymap", {})
+    if isinstance(keymap, dict):
+        s.keymap = [KeymapEntry(str(k), v, line_of(text, ("keymap", k))) for k, v in keymap.items()]
+    else:
+        line = line_of(text, ("keymap",))
+        s.keymap_problems.append(f"{path}{f', line {line}' if line else ''}: keymap must be a table "
+                                 "([keymap] with lines like \"keys.revoke\" = \"ctrl+d\"); it is ignored.")
+    return s
 
 
 def _from_doc(doc: dict[str, Any], path: Path) -> Settings:
     s = Settings(path=path)
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
-        raise SettingsError(f"{path}: [defaults] must be a table.")
+        raise _Bad(("defaults",), "[defaults] must be a table.")
     reset = defaults.get("reset", "monthly")
     if reset in ("never", "none"):
         s.default_reset = None
     elif reset in RESETS:
         s.default_reset = reset
     else:
-        raise SettingsError(f"{path}: defaults.reset must be daily, weekly, monthly or never, not {reset!r}.")
+        raise _Bad(("defaults", "reset"),
+                   f"defaults.reset must be daily, weekly, monthly or never, not {_shown(reset)}.")
     interval = defaults.get("refresh_interval", 30)
     if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 2 <= interval <= 3600:
-        raise SettingsError(f"{path}: defaults.refresh_interval must be a number of seconds from 2 to 3600.")
+        raise _Bad(("defaults", "refresh_interval"),
+                   f"defaults.refresh_interval must be a number of seconds from 2 to 3600, not {_shown(interval)}.")
     s.refresh_interval = float(interval)
     platforms = doc.get("platforms", {})
     if not isinstance(platforms, dict):
-        raise SettingsError(f"{path}: [platforms] must be a table.")
+        raise _Bad(("platforms",), "[platforms] must be a table.")
     for name, table in platforms.items():
         if not isinstance(table, dict):
-            raise SettingsError(f"{path}: [platforms.{name}] must be a table.")
-        s.platforms[name] = _platform_from(name, table, path)
+            raise _Bad(("platforms", name), f"[platforms.{name}] must be a table.")
+        s.platforms[name] = _platform_from(name, table)
     return s
 
 
-def _platform_from(name: str, table: dict[str, Any], path: Path) -> PlatformConfig:
+def _shown(value: Any) -> str:
+    """A value from the file in a message: quoted, control characters escaped, at most 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _platform_from(name: str, table: dict[str, Any]) -> PlatformConfig:
+    where = ("platforms", name)
     if not NAME_RE.match(name):
-        raise SettingsError(f"{path}: platform name {name!r} must be lower-case letters, digits, - or _.")
+        raise _Bad(where, f"platform name {_shown(name)} must be lower-case letters, digits, - or _.")
     preset = PRESETS.get(name)
     kind = table.get("kind", preset.kind if preset else None)
     if kind not in KINDS:
-        raise SettingsError(f"{path}: [platforms.{name}] needs kind = \"openrouter\" or \"oneapi\".")
+        raise _Bad((*where, "kind"), f"[platforms.{name}] needs kind = \"openrouter\" or \"oneapi\".")
     base_url = table.get("base_url", preset.base_url if preset else None)
     if not isinstance(base_url, str) or not re.match(r"^https?://", base_url):
-        raise SettingsError(f"{path}: [platforms.{name}] needs a base_url starting with http:// or https://.")
+        raise _Bad((*where, "base_url"), f"[platforms.{name}] needs a base_url starting with http:// or https://.")
     q = table.get("quota_per_usd", preset.quota_per_usd if preset else (500_000 if kind == "oneapi" else None))
     if q is not None and (not isinstance(q, int) or isinstance(q, bool) or q <= 0):
-        raise SettingsError(f"{path}: [platforms.{name}] quota_per_usd must be a positive whole number.")
+        raise _Bad((*where, "quota_per_usd"), f"[platforms.{name}] quota_per_usd must be a positive whole number.")
     user_id = table.get("user_id")
     allow_http = table.get("allow_http", False)
     if not isinstance(allow_http, bool):
-        raise SettingsError(f"{path}: [platforms.{name}] allow_http must be true or false.")
+        raise _Bad((*where, "allow_http"), f"[platforms.{name}] allow_http must be true or false.")
     return PlatformConfig(name=name, kind=kind, base_url=base_url.rstrip("/"), quota_per_usd=q,
                           user_id=str(user_id) if user_id is not None else None,
                           manage_url=str(table.get("manage_url", preset.manage_url if preset else "")),
                           allow_http=allow_http)
 
 
-def save(s: Settings, path: Path | None = None) -> Path:
-    path = path or s.path or settings_path()
-    doc: dict[str, Any] = {
-        "defaults": {
-            "reset": s.default_reset or "never",
-            "refresh_interval": (int(s.refresh_interval) if float(s.refresh_interval).is_integer()
-                                 else s.refresh_interval),
-        }
-    }
-    plats: dict[str, Any] = {}
-    for name, cfg in s.platforms.items():
-        table: dict[str, Any] = {"kind": cfg.kind, "base_url": cfg.base_url}
-        if cfg.quota_per_usd is not None:
-            table["quota_per_usd"] = cfg.quota_per_usd
-        if cfg.user_id is not None:
-            table["user_id"] = cfg.user_id
-        if cfg.manage_url:
-            table["manage_url"] = cfg.manage_url
-        if cfg.allow_http:
-            table["allow_http"] = True
-        plats[name] = table
-    if plats:
-        doc["platforms"] = plats
+# ---------------------------------------------------------------- [keymap]
+
+_MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+_KEY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def key_syntax_ok(key: str) -> bool:
+    """`ctrl+d`, `f2`, `delete`, `G`, `?`: modifiers joined by +, then one key name or one character."""
+    *mods, name = key.split("+") if key != "+" else [key]
+    if any(m not in _MODIFIERS for m in mods):
+        return False
+    return (len(name) == 1 and name.isprintable() and not name.isspace() and name != ",") or bool(_KEY_NAME.match(name))
+
+
+def check_keymap(s: Settings, known_ids: Collection[str],
+                 is_key: Callable[[str], bool] = lambda _k: True) -> tuple[dict[str, str], list[str]]:
+    """The [keymap] entries to apply (binding id -> "key,key"), and one sentence for each entry that is not
+    applied: an id no binding has, or keys that are not a comma-separated list of key names (`is_key` is the
+    front end's own test of a name, beside the syntax checked here). A bad entry never stops the app."""
+    good: dict[str, str] = {}
+    problems = list(s.keymap_problems)
+    for e in s.keymap:
+        at = f"{s.path}{f', line {e.line}' if e.line else ''}"
+        if e.binding_id not in known_ids:
+            problems.append(f"{at}: no key binding has the id {_shown(e.binding_id)} (press ? for the ids); "
+                            "ignored.")
+            continue
+        keys = [k.strip() for k in e.keys.split(",")] if isinstance(e.keys, str) else []
+        bad = [k for k in keys if not (k and key_syntax_ok(k) and is_key(k))]
+        if not keys or bad:
+            what = f"{_shown(bad[0])} is not a key name" if bad else "it must be a string of keys"
+            problems.append(f"{at}: keymap {_shown(e.binding_id)}: {what} (write e.g. \"ctrl+d\" or "
+                            "\"d,delete\"); ignored.")
+            continue
+        good[e.binding_id] = ",".join(keys)
+    return good, problems
+
+
+# ---------------------------------------------------------------- writing: only what changed, checked, locked
+
+_FIELDS = ("kind", "base_url", "quota_per_usd", "user_id", "manage_url", "allow_http")
+
+
+def _edit(path: Path | None, change: Callable[[str], str]) -> Path:
+    """Apply `change` to the file's text under the lock: a file with a wrong value is refused with its line
+    before anything is written; the result is read back and written atomically, 0600, through a symlink."""
     from capit_tui.core import lock
 
+    path = path or settings_path()
     with lock.held("saving its settings"):
         ensure_private_dir(path.parent)
-        atomic_write(path, tomli_w.dumps(doc).encode("utf-8"), mode=0o600)
+        target = Path(os.path.realpath(path)) if path.is_symlink() else path
+        old = _read(target) if target.exists() else ""
+        parse(old, path)
+        try:
+            new = change(old)
+        except Unsupported as exc:
+            raise SettingsError(f"{path}: capit-tui cannot make this change without touching other lines ({exc}). "
+                                "Edit the file by hand; capit-tui changed nothing.") from None
+        if new != old:
+            parse(new, path)
+            atomic_write(target, new.encode("utf-8"), mode=0o600)
     return path
+
+
+def _platform_edit(text: str, cfg: PlatformConfig) -> str:
+    table = ("platforms", cfg.name)
+    values = {f: getattr(cfg, f) for f in _FIELDS}
+    current = tomllib.loads(text).get("platforms", {}).get(cfg.name)
+    if current is None:
+        return add_table(text, table, {f: v for f, v in values.items() if v not in (None, "", False)})
+    was = _platform_from(cfg.name, current)
+    for f, v in values.items():
+        if getattr(was, f) == v:
+            continue
+        text = delete_value(text, (*table, f)) if v in (None, "", False) else set_value(text, table, f, v)
+    return text
+
+
+def put_platform(cfg: PlatformConfig, path: Path | None = None) -> Path:
+    """Write one platform into settings.toml: the values that changed, in place, or a new table at the end."""
+    return _edit(path, lambda text: _platform_edit(text, cfg))
+
+
+def drop_platform(name: str, path: Path | None = None) -> Path:
+    """Take one platform's table out of settings.toml; everything else stays as it was."""
+    return _edit(path, lambda text: remove_table(text, ("platforms", name)))
+
+
+def save(s: Settings, path: Path | None = None) -> Path:
+    """Make settings.toml say what `s` says (defaults and platforms), changing only what differs."""
+
+    def change(text: str) -> str:
+        was = parse(text, path or settings_path())
+        if was.default_reset != s.default_reset:
+            text = set_value(text, ("defaults",), "reset", s.default_reset or "never")
+        if was.refresh_interval != s.refresh_interval:
+            interval = s.refresh_interval
+            text = set_value(text, ("defaults",), "refresh_interval",
+                             int(interval) if float(interval).is_integer() else interval)
+        for cfg in s.platforms.values():
+            text = _platform_edit(text, cfg)
+        for name in was.platforms:
+            if name not in s.platforms:
+                text = remove_table(text, ("platforms", name))
+        return text
+
+    return _edit(path or s.path, change)
