@@ -71,14 +71,14 @@ class CapitApp(App[None]):
              "backups": _backups_screen}
     DEFAULT_MODE = "keys"
     BINDINGS = [
-        Binding("1", "switch_mode('keys')", "Keys", id="mode-keys", show=False),
-        Binding("2", "switch_mode('agents')", "Agents", id="mode-agents", show=False),
-        Binding("3", "switch_mode('platforms')", "Platforms", id="mode-platforms", show=False),
-        Binding("4", "switch_mode('backups')", "Backups", id="mode-backups", show=False),
-        Binding("n", "new_key", "New", id="new-key"),
-        Binding("r", "refresh", "Refresh", id="refresh"),
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("1", "switch_mode('keys')", "Keys", id="app.keys", show=False),
+        Binding("2", "switch_mode('agents')", "Agents", id="app.agents", show=False),
+        Binding("3", "switch_mode('platforms')", "Platforms", id="app.platforms", show=False),
+        Binding("4", "switch_mode('backups')", "Backups", id="app.backups", show=False),
+        Binding("n", "new_key", "New", id="app.new_key"),
+        Binding("r", "refresh", "Refresh", id="app.refresh"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(self, *, platforms: list[Configured] | None = None, settings: Settings | None = None,
@@ -164,6 +164,10 @@ class CapitApp(App[None]):
         self.run_worker(lambda: prune_leftovers(self.agent_env), thread=True, group="leftovers", exit_on_error=False)
         self.run_worker(at_start(lambda m: self.notify(m, markup=False)), group="recover", exit_on_error=False)
         self._unsubscribe_warnings = warnings.subscribe(self._warn)
+        if self.settings.keymap or self.settings.keymap_problems:  # [keymap] in settings.toml
+            from capit_tui.tui import keymap
+
+            keymap.apply(self)
         if not self.platforms:
             from capit_tui.tui.screens.onboarding import OnboardingScreen
 
@@ -317,9 +321,10 @@ class CapitApp(App[None]):
         self.exit()
 
     def action_help(self) -> None:
+        from capit_tui.tui.keymap import help_sections
         from capit_tui.tui.modals.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(help_sections(self)))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

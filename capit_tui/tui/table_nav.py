@@ -11,12 +11,12 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 
 def nav_bindings(prefix: str) -> list[BindingType]:
-    """j/k/g/G for a table screen, with ids `<prefix>-down|up|top|bottom` so each can be remapped."""
+    """j/k/g/G for a table screen, with ids `<prefix>.down|up|top|bottom` so each can be remapped."""
     return [
-        Binding("j", "cursor_down", show=False, id=f"{prefix}-down"),
-        Binding("k", "cursor_up", show=False, id=f"{prefix}-up"),
-        Binding("g", "cursor_top", show=False, id=f"{prefix}-top"),
-        Binding("G", "cursor_bottom", show=False, id=f"{prefix}-bottom"),
+        Binding("j", "cursor_down", show=False, id=f"{prefix}.down"),
+        Binding("k", "cursor_up", show=False, id=f"{prefix}.up"),
+        Binding("g", "cursor_top", show=False, id=f"{prefix}.top"),
+        Binding("G", "cursor_bottom", show=False, id=f"{prefix}.bottom"),
     ]
 
 

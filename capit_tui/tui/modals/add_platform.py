@@ -27,7 +27,7 @@ class AddPlatformScreen(ModalScreen[Added | None]):
     """
 
     CSS_PATH = "add_platform.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="add-platform-cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="add_platform.cancel")]
 
     def __init__(self, statuses: list[PlatformStatus], settings: Settings, preselect: str | None = None):
         super().__init__()

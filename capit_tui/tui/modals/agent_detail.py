@@ -33,9 +33,9 @@ class AgentDetailScreen(ModalScreen[str | None]):
     AgentDetailScreen #keys-hint { color: $text-muted; margin-top: 1; }
     """
     BINDINGS = [
-        Binding("escape,enter,q", "close", "Close", id="agent-detail-close"),
-        Binding("i", "pick('install')", "Install key", id="agent-detail-install"),
-        Binding("u", "pick('restore')", "Restore previous", id="agent-detail-restore"),
+        Binding("escape,enter,q", "close", "Close", id="agent_detail.close"),
+        Binding("i", "pick('install')", "Install key", id="agent_detail.install"),
+        Binding("u", "pick('restore')", "Restore previous", id="agent_detail.restore"),
     ]
 
     def __init__(self, st: AgentStatus, home: Path, keys: dict[tuple[str, str], CappedKey], has_backup: bool):

@@ -31,7 +31,7 @@ class CapScreen(ModalScreen[Any]):
     CapScreen #buttons { height: auto; align: right middle; margin-top: 1; }
     CapScreen Button { margin-left: 2; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cap-cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cap.cancel")]
 
     def __init__(self, key: CappedKey, *, supports_reset: bool = True):
         super().__init__()

@@ -12,10 +12,10 @@ from textual.widgets import Button, Label, Static
 class ConfirmScreen(ModalScreen[bool]):
     CSS_PATH = "confirm.tcss"
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm-yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm-no"),
-        Binding("left,h", "app.focus_previous", show=False),
-        Binding("right,l", "app.focus_next", show=False),
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("left,h", "app.focus_previous", show=False, id="confirm.previous"),
+        Binding("right,l", "app.focus_next", show=False, id="confirm.next"),
     ]
 
     def __init__(self, title: str, body: list[str], *, yes: str = "Yes", no: str = "Cancel", danger: bool = False):

@@ -26,7 +26,7 @@ class KeyDetailScreen(ModalScreen[None]):
     KeyDetailScreen Sparkline { height: 2; margin: 0 0 1 0; }
     KeyDetailScreen .head { color: $text-muted; margin-top: 1; }
     """
-    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="detail-close")]
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="key_detail.close")]
 
     app = capit_app()
 

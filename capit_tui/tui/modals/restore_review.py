@@ -42,10 +42,10 @@ class RestoreReviewScreen(ModalScreen[bool]):
     RestoreReviewScreen Button { margin-left: 2; }
     """
     BINDINGS = [
-        Binding("y", "answer(True)", "Restore", id="restore-yes"),
-        Binding("n,escape", "answer(False)", "Cancel", id="restore-no"),
-        Binding("j", "scroll(1)", show=False, id="restore-down"),
-        Binding("k", "scroll(-1)", show=False, id="restore-up"),
+        Binding("y", "answer(True)", "Restore", id="restore.yes"),
+        Binding("n,escape", "answer(False)", "Cancel", id="restore.no"),
+        Binding("j", "scroll(1)", show=False, id="restore.down"),
+        Binding("k", "scroll(-1)", show=False, id="restore.up"),
     ]
 
     def __init__(self, title: str, rp: RestorePreview, home: Path, *, error: str | None = None):

@@ -66,10 +66,10 @@ class NewKeyScreen(Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
-        Binding("ctrl+s", "review", "Review", id="new-key-review"),
-        Binding("escape", "cancel", "Cancel", id="new-key-cancel"),
+        Binding("ctrl+s", "review", "Review", id="new_key.review"),
+        Binding("escape", "cancel", "Cancel", id="new_key.cancel"),
         # `n` is the app's "new key": inside the form it must not open a second form.
-        Binding("n", "ignore", show=False, id="new-key-form-n"),
+        Binding("n", "ignore", show=False, id="new_key.no_new"),
     ]
 
     app = capit_app()

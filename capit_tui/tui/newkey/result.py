@@ -163,11 +163,11 @@ class SecretCard(Vertical, can_focus=True):
 class ResultScreen(Screen):
     CSS_PATH = "result.tcss"
     BINDINGS = [
-        Binding("v", "reveal", "Reveal", id="result-reveal"),
-        Binding("c", "copy", "Copy", id="result-copy"),
-        Binding("escape,q", "close", "Close", id="result-close"),
+        Binding("v", "reveal", "Reveal", id="result.reveal"),
+        Binding("c", "copy", "Copy", id="result.copy"),
+        Binding("escape,q", "close", "Close", id="result.close"),
         # `n` is the app's "new key": not on top of a key shown once.
-        Binding("n", "ignore", show=False, id="result-n"),
+        Binding("n", "ignore", show=False, id="result.no_new"),
     ]
 
     app = capit_app()

@@ -31,12 +31,12 @@ class ReviewScreen(Screen):
     CSS_PATH = "review.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
-        Binding("y", "apply", "Apply", id="review-apply"),
-        Binding("n,escape", "back", "Back", id="review-back", tooltip="Back to the form; nothing is issued"),
-        Binding("j,down", "move(1)", "Next file", id="review-next-file"),
-        Binding("k,up", "move(-1)", "Prev file", id="review-prev-file"),
-        Binding("pagedown,space", "page(1)", show=False, id="review-page-down"),
-        Binding("pageup", "page(-1)", show=False, id="review-page-up"),
+        Binding("y", "apply", "Apply", id="review.apply"),
+        Binding("n,escape", "back", "Back", id="review.back", tooltip="Back to the form; nothing is issued"),
+        Binding("j,down", "move(1)", "Next file", id="review.next_file"),
+        Binding("k,up", "move(-1)", "Prev file", id="review.prev_file"),
+        Binding("pagedown,space", "page(1)", show=False, id="review.page_down"),
+        Binding("pageup", "page(-1)", show=False, id="review.page_up"),
     ]
 
     app = capit_app()

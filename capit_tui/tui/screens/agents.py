@@ -47,9 +47,9 @@ def found_text(st: AgentStatus) -> Text:
 class AgentsScreen(TableNav, Screen):
     CSS_PATH = "agents.tcss"
     BINDINGS = [
-        Binding("i", "install", "Install", id="agent-install", tooltip="Issue a capped key and install it"),
-        Binding("u", "restore", "Restore", id="agent-restore", tooltip="Put back the config it had before"),
-        Binding("enter", "details", "Details", id="agent-details", priority=True),
+        Binding("i", "install", "Install", id="agents.install", tooltip="Issue a capped key and install it"),
+        Binding("u", "restore", "Restore", id="agents.restore", tooltip="Put back the config it had before"),
+        Binding("enter", "details", "Details", id="agents.details", priority=True),
     ] + nav_bindings("agents")
 
     app = capit_app()

@@ -54,7 +54,7 @@ def fit_labels(labels: list[str], width: int) -> str:
 class BackupsScreen(TableNav, Screen):
     CSS_PATH = "backups.tcss"
     BINDINGS = [
-        Binding("enter", "restore", "Preview restore", id="backup-restore", priority=True),
+        Binding("enter", "restore", "Preview restore", id="backups.restore", priority=True),
     ] + nav_bindings("backups")
 
     app = capit_app()

@@ -41,11 +41,11 @@ def ident(key: CappedKey) -> str:
 class KeysScreen(TableNav, Screen):
     CSS_PATH = "keys.tcss"
     BINDINGS = [
-        Binding("d,delete", "revoke", "Revoke", id="revoke-key"),
-        Binding("e", "edit_cap", "Cap", id="edit-cap"),
-        Binding("x", "toggle_key", "Disable", id="toggle-key"),
-        Binding("slash", "filter", "Filter", id="filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
+        Binding("d,delete", "revoke", "Revoke", id="keys.revoke"),
+        Binding("e", "edit_cap", "Cap", id="keys.cap"),
+        Binding("x", "toggle_key", "Disable", id="keys.toggle"),
+        Binding("slash", "filter", "Filter", id="keys.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="keys.clear_filter"),
     ] + nav_bindings("keys")
 
     app = capit_app()

@@ -40,10 +40,10 @@ EMPTY_HINT = setup.NO_PLATFORM_HINT
 class OnboardingScreen(Screen[None]):
     CSS_PATH = "onboarding.tcss"
     BINDINGS = [
-        Binding("escape", "leave", "Leave setup", id="onboarding-leave"),
+        Binding("escape", "leave", "Leave setup", id="onboarding.leave"),
         # "new key" and "refresh" mean nothing before a platform exists: keep them out of the footer
-        Binding("n", "nothing", show=False, id="onboarding-no-new"),
-        Binding("r", "nothing", show=False, id="onboarding-no-refresh"),
+        Binding("n", "nothing", show=False, id="onboarding.no_new"),
+        Binding("r", "nothing", show=False, id="onboarding.no_refresh"),
     ]
 
     app = capit_app()

@@ -38,10 +38,10 @@ WIDE_COLUMNS = (("name", "Name"), ("kind", "Kind"), ("url", "Base URL"), ("sourc
 class PlatformsScreen(TableNav, Screen):
     CSS_PATH = "platforms.tcss"
     BINDINGS = [
-        Binding("a", "add", "Add", id="platform-add"),
-        Binding("t", "test", "Test", id="platform-test"),
-        Binding("d,delete", "remove", "Remove", id="platform-remove"),
-        Binding("r", "refresh", "Refresh", id="platforms-refresh"),
+        Binding("a", "add", "Add", id="platforms.add"),
+        Binding("t", "test", "Test", id="platforms.test"),
+        Binding("d,delete", "remove", "Remove", id="platforms.remove"),
+        Binding("r", "refresh", "Refresh", id="platforms.refresh"),
     ] + nav_bindings("platforms")
 
     app = capit_app()
