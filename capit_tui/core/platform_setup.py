@@ -240,6 +240,8 @@ def store(s: Settings, cfg: PlatformConfig, key: str, *, allow_file: bool = Fals
     """Store a key that passed `check_key`: the keyring, else the 0600 file only if `allow_file`.
     Saves settings.toml when the platform is not a preset. Raises vault.NoKeyringError without consent."""
     k = clean_key(key)
+    if should_save(s, cfg):
+        settings_mod.load(s.path)  # a wrong value in settings.toml stops here, with its line, before the key is kept
     where = vault.store(cfg.name, k, allow_file=allow_file)
     if should_save(s, cfg):
         settings_mod.put_platform(cfg, s.path)
@@ -370,9 +372,10 @@ def short_error(exc: BaseException) -> str:
 
 
 def error_sentence(exc: BaseException) -> str:
-    """What to show for a failure: a platform's or the vault's own sentence, else the type of error."""
+    """What to show for a failure: a platform's, the vault's or settings.toml's own sentence, else the type of
+    error."""
     from capit_tui.platforms.base import PlatformError
 
-    if isinstance(exc, (PlatformError, vault.VaultError, SetupError)):
+    if isinstance(exc, (PlatformError, vault.VaultError, SetupError, settings_mod.SettingsError)):
         return str(exc)
     return f"capit-tui hit an unexpected {type(exc).__name__}; please report it."

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from capit_tui.core import platform_setup, settings
+from capit_tui.core import platform_setup, settings, vault
 from capit_tui.core.settings import PlatformConfig, SettingsError
 
 MGMT = "sk-or-v1-" + "7" * 64
@@ -120,7 +120,11 @@ def test_a_wrong_value_is_refused_with_its_line_and_nothing_is_written(old, new,
         settings.put_platform(cfg)
     with pytest.raises(SettingsError, match=f"line {line}:"):
         settings.drop_platform("homegw")
+    with pytest.raises(SettingsError) as err:  # what the TUI's forms call, and the sentence they show
+        platform_setup.store_with_consent(settings.Settings(path=p), cfg, MGMT, needs_consent=False, consented=False)
+    assert f"line {line}:" in platform_setup.error_sentence(err.value)
     assert p.read_bytes() == before
+    assert vault.lookup("mygw") is None  # the key was not kept for a platform that could not be saved
 
 
 def test_a_wrong_value_inside_a_multiline_string_is_not_mistaken_for_a_key():
