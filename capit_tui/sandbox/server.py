@@ -17,7 +17,9 @@ from typing import Any, TextIO
 from capit_tui.core.model import parse_reset
 from capit_tui.core.money import to_decimal
 from capit_tui.sandbox import seeding
+from capit_tui.sandbox.activity import ActivityLog
 from capit_tui.sandbox.faults import Faults, parse_fault
+from capit_tui.sandbox.guardrails import Guardrails
 from capit_tui.sandbox.http import RecordedRequest, Server
 from capit_tui.sandbox.state import ZERO, KeysView, Store, new_secret, sha256_hex
 from capit_tui.sandbox.wire import API_PREFIX
@@ -51,6 +53,10 @@ class Sandbox:
 
         self.store = Store(seed, clock, mint=self._new_secret)
         """The account's keys and workspaces; its lock also guards `requests` and `inference_calls`."""
+        self.guardrails = Guardrails()
+        """The account's guardrails and which key holds which (guarded by the store's lock)."""
+        self.activity = ActivityLog()
+        """Every charged inference call, per day, key and model, for GET /activity."""
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.inference_calls: list[tuple[str, str]] = []
