@@ -154,8 +154,9 @@ class Sandbox:
 
     def add_key(self, name: str, *, limit: Decimal | int | float | str | None = None, reset: str | None = None,
                 disabled: bool = False, workspace_id: str | None = None,
-                spend: Decimal | int | float | str = 0) -> tuple[str, str]:
-        """Create a key directly; returns (secret, hash). `reset` takes daily|weekly|monthly|never|None."""
+                spend: Decimal | int | float | str = 0, expires_at: datetime | None = None) -> tuple[str, str]:
+        """Create a key directly; returns (secret, hash). `reset` takes daily|weekly|monthly|never|None;
+        `expires_at` may be in the past (an expired key); `spend` is charged now, a use of the key."""
         lim = to_decimal(limit)
         if lim is not None and lim < 0:
             raise ValueError("limit must be >= 0")
@@ -168,7 +169,7 @@ class Sandbox:
             now = store.now()
             secret = store.mint(store.secrets)
             key = store.insert(secret, name=name, limit=lim, reset=rst, disabled=disabled, workspace_id=ws,
-                               created_at=now)
+                               created_at=now, expires_at=expires_at)
             amount = to_decimal(spend) or ZERO
             if amount:
                 store.charge(key, amount, now)
