@@ -12,28 +12,34 @@ from typing import Any
 from capit_tui.cli.common import load_settings, parse_cap_or_usage, parse_reset_or_usage
 from capit_tui.cli.output import confirm_or_stop, describe_keys, err, info, out
 from capit_tui.core import keys as core
+from capit_tui.core.durations import parse_duration
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.model import UNSET, CappedKey, reset_label
 from capit_tui.core.money import format_usd
 from capit_tui.core.text import display_name, plural, text_table
-from capit_tui.errors import CapitError
+from capit_tui.errors import CapitError, UsageError
 
 NO_PLATFORM = ("No platform is configured. Run `capit-tui platforms add openrouter` to store a management key, "
                "or set CAPIT_OPENROUTER_MANAGEMENT_KEY.")
 
 
 def cmd_list(ns: argparse.Namespace) -> int:
+    try:  # --unused 30d: only keys not used in that long (never used counts as unused)
+        unused = parse_duration(ns.unused) if ns.unused is not None else None
+    except ValueError as bad:
+        raise UsageError(str(bad).rstrip(".")) from None
     platforms = core.configured_platforms(load_settings(), ns.platform)
     if not platforms:
         raise CapitError(NO_PLATFORM)
     listing = asyncio.run(core.list_all_keys(platforms))
+    keys = [k for k in listing.keys if unused is None or k.unused_for(unused)]
     held = Ledger().holders_by_key()
-    holders = {(k.platform, k.id): held.get((k.platform, k.id), []) for k in listing.keys}
+    holders = {(k.platform, k.id): held.get((k.platform, k.id), []) for k in keys}
     if ns.json:
-        out(json.dumps([{**k.to_json(), "agents": holders[(k.platform, k.id)]} for k in listing.keys], indent=2))
-    elif listing.keys:
+        out(json.dumps([{**k.to_json(), "agents": holders[(k.platform, k.id)]} for k in keys], indent=2))
+    elif keys:
         rows = []
-        for k in listing.keys:
+        for k in keys:
             pct = k.percent
             rows.append([
                 display_name(k.name, 32), k.platform, format_usd(k.limit), reset_label(k.limit_reset),
@@ -43,6 +49,8 @@ def cmd_list(ns: argparse.Namespace) -> int:
             ])
         out(text_table(rows, ["NAME", "PLATFORM", "CAP", "RESET", "SPENT", "%", "TODAY", "MONTH", "STATUS",
                               "CREATED", "AGENTS"], right={2, 4, 5, 6, 7}))
+    elif unused is not None and listing.keys and not listing.errors:
+        info(f"Every key was used in the last {ns.unused.strip()}.")
     elif not listing.errors:
         info("No keys yet. Issue one with `capit-tui " + platforms[0].name + " 5.00`.")
     for name, exc in listing.errors.items():

@@ -42,6 +42,8 @@ def main_parser() -> argparse.ArgumentParser:
     kl = ksub.add_parser("list", help="every key on every configured platform")
     kl.add_argument("--platform")
     kl.add_argument("--json", action="store_true")
+    kl.add_argument("--unused", metavar="AGE", help="only keys not used in that long, e.g. 30d, 12h, 2w "
+                    "(a key never used counts)")
     for action, helptext in (("revoke", "delete keys"), ("disable", "disable keys"), ("enable", "enable keys")):
         k = ksub.add_parser(action, help=helptext)
         k.add_argument("selector", help="exact name, hash prefix (>= 8 chars) or glob such as 'capit-*'")

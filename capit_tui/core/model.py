@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -106,6 +106,9 @@ class CappedKey:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     workspace_id: str | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    """When the platform last charged a call to the key; None when it never has (or does not say)."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -161,8 +164,29 @@ class CappedKey:
     def percent(self) -> Decimal | None:
         return percent(self.spent, self.limit)
 
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """Past its `expires_at`: the platform refuses it, whatever its cap (it cannot be re-enabled)."""
+        return self.expires_at is not None and (now or datetime.now(timezone.utc)) >= self.expires_at
+
+    @property
+    def expired(self) -> bool:
+        return self.is_expired()
+
+    def unused_for(self, age: timedelta, now: datetime | None = None) -> bool:
+        """Not used in the last `age`: never used, or last used that long ago or longer."""
+        if self.last_used_at is None:
+            return True
+        return (now or datetime.now(timezone.utc)) - self.last_used_at >= age
+
     @property
     def status(self) -> str:
+        """'expired', 'disabled', 'capped' or 'active': the word every front end shows for the key."""
+        return self.status_at(None)
+
+    def status_at(self, now: datetime | None) -> str:
+        """The status as of `now` (a front end with its own clock passes it; None = the real time)."""
+        if self.is_expired(now):
+            return "expired"
         if self.disabled:
             return "disabled"
         if self.limit is not None and self.spent >= self.limit:
@@ -191,6 +215,9 @@ class CappedKey:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "workspace_id": self.workspace_id,
+            "expires_at": iso(self.expires_at),
+            "expired": self.expired,
+            "last_used_at": iso(self.last_used_at),
         }
 
 

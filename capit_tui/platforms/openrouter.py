@@ -2,10 +2,12 @@
 
 Facts used (see shared/reference/openrouter-api.md):
 - GET /keys returns at most 100 keys a page, newest first, no total count: page with `offset` and stop
-  at the first short page; `include_disabled=true` to see disabled keys; by default only the default
+  at the first short page; `include_disabled=true` and `include_expired=true` to see disabled and expired
+  keys (an expired key is listed as expired, not lost); by default only the default
   workspace, so list /workspaces and ask per workspace (a server without /workspaces: default only).
 - POST /keys answers 201 with the secret as the top-level `key`, beside `data`.
 - GET /key tells whether the key we hold is a management key (`is_management_key`).
+- Every key object carries `expires_at` and `last_used_at` (null until a call is charged to it).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class OpenRouterPlatform(Platform):
     async def _page(self, workspace_id: str | None, page: int) -> list[CappedKey]:
         """One page of keys, parsed as soon as it arrives: 10 000 keys are read 100 at a time while
         other pages are still on the wire, not in one block that would hold up the TUI's event loop."""
-        params: dict[str, Any] = {"include_disabled": "true", "offset": page * PAGE_SIZE}
+        params: dict[str, Any] = {"include_disabled": "true", "include_expired": "true", "offset": page * PAGE_SIZE}
         if workspace_id:
             params["workspace_id"] = workspace_id
         resp = await self._send("GET", "/keys", params=params)
@@ -272,6 +274,8 @@ class OpenRouterPlatform(Platform):
                 created_at=parse_time(raw.get("created_at")),
                 updated_at=parse_time(raw.get("updated_at")),
                 workspace_id=raw.get("workspace_id"),
+                expires_at=parse_time(raw.get("expires_at")),
+                last_used_at=parse_time(raw.get("last_used_at")),
             )
         except (TypeError, ValueError):
             raise MalformedResponse(f"{self.name} sent a key with fields capit-tui cannot read.",

@@ -1,7 +1,8 @@
 """The sandbox: a real OpenRouter-compatible HTTP server on loopback, for tests, benchmarks, `--demo`
 and `capit-tui sandbox serve`.
 
-It speaks the key-management API (`/api/v1/key`, `/credits`, `/keys`, `/keys/{hash}`, `/workspaces`)
+It speaks the key-management API (`/api/v1/key`, `/credits`, `/keys`, `/keys/{hash}`, `/workspaces`,
+`/activity`, `/guardrails`)
 with the shapes of OpenRouter's OpenAPI spec, and three inference APIs that charge each call to the
 calling key and refuse with 403 "Key limit exceeded (<window> limit)" once the key's window is spent:
 OpenAI chat completions, OpenAI Responses and Anthropic Messages, streaming or not.
@@ -22,6 +23,10 @@ Its rooms:
     http        the threading server, one request's way through, the routing table, the request log
     auth        credentials, and the refusals each API answers
     management  /key, /credits, /keys, /keys/{hash}, /workspaces
+    fields      the query and body parsers the management rooms share
+    budgets     the budgets GET /key reports (the key's limit, its guardrail's)
+    guardrails  /guardrails and their key assignments; allowed_models refused at inference
+    activity    /activity: charged calls per day, model and workspace
     inference   chat completions, Responses, Messages (streaming or not), count_tokens, /models
     faults      fault injection
     admin       the /_sandbox admin API

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from capit_tui.core.model import iso
 from capit_tui.core.redact import redact
-from capit_tui.sandbox import inference, management
+from capit_tui.sandbox import activity, guardrails, inference, management
 from capit_tui.sandbox.admin import admin
 from capit_tui.sandbox.auth import credential, known_hash
 from capit_tui.sandbox.faults import fault_response
@@ -40,6 +40,12 @@ ROUTES: dict[str, dict[str, Endpoint]] = {
     "/keys": {"GET": management.list_keys, "POST": management.create_key},
     "/keys/{hash}": {"GET": management.get_key, "PATCH": management.patch_key, "DELETE": management.delete_key},
     "/workspaces": {"GET": management.list_workspaces, "POST": management.create_workspace},
+    "/activity": {"GET": activity.get_activity},
+    "/guardrails": {"GET": guardrails.list_guardrails, "POST": guardrails.create_guardrail},
+    "/guardrails/{id}": {"GET": guardrails.get_guardrail, "PATCH": guardrails.update_guardrail,
+                         "DELETE": guardrails.delete_guardrail},
+    "/guardrails/{id}/assignments/keys": {"GET": guardrails.list_key_assignments, "POST": guardrails.assign_keys},
+    "/guardrails/{id}/assignments/keys/remove": {"POST": guardrails.unassign_keys},
     "/models": {"GET": inference.models},
     "/chat/completions": {"POST": inference.chat_completions},
     "/responses": {"POST": inference.responses},
@@ -231,17 +237,36 @@ def route(sb: Sandbox, req: Request) -> Resp:
     if not path.startswith(API_PREFIX + "/"):
         return error(404, "Not Found")
     rel = path[len(API_PREFIX):].rstrip("/") or "/"
-    parts = rel.strip("/").split("/")
-    if len(parts) == 2 and parts[0] == "keys":
-        methods, req = ROUTES["/keys/{hash}"], replace(req, params={"hash": parts[1]})
-    elif rel in ROUTES:
+    if rel in ROUTES:
         methods = ROUTES[rel]
     else:
-        return error(404, "Not Found")
+        found = _match(rel)
+        if found is None:
+            return error(404, "Not Found")
+        methods, params = found
+        req = replace(req, params=params)
     endpoint = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
     if endpoint is None:
         return error(405, f"Method {method} not allowed on {path}")
     return endpoint(sb, req)
+
+
+def _match(rel: str) -> tuple[dict[str, Endpoint], dict[str, str]] | None:
+    """The templated route (`/keys/{hash}`, `/guardrails/{id}/...`) a path fills, and its parameters."""
+    parts = rel.strip("/").split("/")
+    for template, methods in ROUTES.items():
+        pattern = template.strip("/").split("/")
+        if len(pattern) != len(parts) or "{" not in template:
+            continue
+        params: dict[str, str] = {}
+        for want, got in zip(pattern, parts, strict=True):
+            if want.startswith("{"):
+                params[want[1:-1]] = got
+            elif want != got:
+                break
+        else:
+            return methods, params
+    return None
 
 
 def _safe_now(store: Store) -> datetime | None:

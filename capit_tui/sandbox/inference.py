@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from capit_tui.sandbox.auth import inference_key
+from capit_tui.sandbox.guardrails import model_refusal
 from capit_tui.sandbox.wire import Request, Resp, dumps, error, json_resp, num
 
 if TYPE_CHECKING:
@@ -102,20 +103,25 @@ def _inference(sb: Sandbox, req: Request, api: str) -> Resp:
             return error(400, "messages is required and must be an array", anthropic=anthropic)
         if api == "responses" and "input" not in body:
             return error(400, "input is required", anthropic=anthropic)
+        asked = body.get("model")
+        model: str = asked if isinstance(asked, str) and asked else _DEFAULT_MODEL[api]
+        refusal = model_refusal(sb.guardrails.of_key(who.hash), model)
+        if refusal is not None:
+            return error(403, refusal, anthropic=anthropic)
         now = store.now()
         remaining = who.remaining(now)
         if remaining is not None and remaining <= 0:
             window = who.limit_reset or "total"
             return error(403, f"Key limit exceeded ({window} limit). Manage it using {MANAGE_URL}",
                          anthropic=anthropic)
+        prompt_tokens = max(1, len(req.raw) // 4)
+        completion_tokens = len(_PIECES) + 3
         store.charge(who, sb.cost_per_call, now)
+        sb.activity.record(now, who.hash, who.workspace_id, model, cost=sb.cost_per_call,
+                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
         sb.inference_calls.append((who.hash, req.path))
         gen_id = f"gen-{int(now.timestamp())}-{store.ids.getrandbits(80):020x}"
         item_id = f"msg_{store.ids.getrandbits(96):024x}"
-    asked = body.get("model")
-    model: str = asked if isinstance(asked, str) and asked else _DEFAULT_MODEL[api]
-    prompt_tokens = max(1, len(req.raw) // 4)
-    completion_tokens = len(_PIECES) + 3
     ctx = _Ctx(gen_id, item_id, model, int(now.timestamp()), prompt_tokens, completion_tokens,
                sb.cost_per_call, body)
     stream = body.get("stream") is True

@@ -8,17 +8,28 @@ import itertools
 import re
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from capit_tui.core.model import RESETS, parse_time
 from capit_tui.sandbox.auth import authenticate, refuse_unless_management
-from capit_tui.sandbox.state import SandboxKey, Store, key_label
+from capit_tui.sandbox.budgets import effective_budget, key_budgets
+from capit_tui.sandbox.fields import (
+    bool_field,
+    bool_query,
+    expiry_field,
+    external_field,
+    limit_field,
+    reset_field,
+    workspace_param,
+)
+from capit_tui.sandbox.guardrails import REGIONS
+from capit_tui.sandbox.state import SandboxKey, key_label
 from capit_tui.sandbox.wire import Bad, Request, Resp, error, int_param, json_resp, num
 
 if TYPE_CHECKING:
     from capit_tui.sandbox.server import Sandbox
+
+
+FREE_MODEL_DAILY_REQUESTS = 1000  # the quota of ":free" model calls a day for an account that bought credits
 
 
 def get_current_key(sb: Sandbox, req: Request) -> Resp:
@@ -37,16 +48,28 @@ def get_current_key(sb: Sandbox, req: Request) -> Resp:
                 "byok_usage": 0, "byok_usage_daily": 0, "byok_usage_weekly": 0, "byok_usage_monthly": 0,
                 "is_free_tier": False, "is_management_key": True, "is_provisioning_key": True,
                 "creator_user_id": store.user_id, "expires_at": None, "rate_limit": rate_limit,
+                "budgets": [], "effective_budget": None, "allowed_data_regions": list(REGIONS),
+                "free_model_daily_requests": {"limit": FREE_MODEL_DAILY_REQUESTS, "used": 0,
+                                              "remaining": FREE_MODEL_DAILY_REQUESTS},
+                "organization_id": None, "workspace_id": store.default_workspace_id,
             }
         else:
-            k = who.to_api(store.now())
+            now = store.now()
+            k = who.to_api(now)
+            guardrail = sb.guardrails.of_key(who.hash)
+            budgets = key_budgets(who, guardrail, now)
+            used = sb.activity.requests_on(now.date(), who.hash, ":free")
             data = {name: k[name] for name in (
                 "label", "limit", "limit_remaining", "limit_reset", "include_byok_in_limit",
                 "usage", "usage_daily", "usage_weekly", "usage_monthly", "byok_usage",
                 "byok_usage_daily", "byok_usage_weekly", "byok_usage_monthly", "creator_user_id",
-                "expires_at")}
+                "expires_at", "workspace_id")}
             data |= {"is_free_tier": False, "is_management_key": False, "is_provisioning_key": False,
-                     "rate_limit": rate_limit}
+                     "rate_limit": rate_limit, "budgets": budgets, "effective_budget": effective_budget(budgets),
+                     "allowed_data_regions": (guardrail or {}).get("allowed_data_regions") or list(REGIONS),
+                     "free_model_daily_requests": {"limit": FREE_MODEL_DAILY_REQUESTS, "used": used,
+                                                   "remaining": max(0, FREE_MODEL_DAILY_REQUESTS - used)},
+                     "organization_id": None}
         return json_resp(200, {"data": data})
 
 
@@ -69,17 +92,18 @@ def list_keys(sb: Sandbox, req: Request) -> Resp:
         if refused is not None:
             return refused
         try:
-            inc = query.get("include_disabled", "false").strip().lower()
-            if inc not in ("true", "false"):
-                raise Bad("include_disabled must be 'true' or 'false'")
+            disabled = bool_query(query, "include_disabled")
+            expired = bool_query(query, "include_expired")
             offset = int_param(query.get("offset"), "offset", default=0, minimum=0)
-            ws = _workspace_param(store, query.get("workspace_id"))
+            ws = workspace_param(store, query.get("workspace_id"))
         except Bad as exc:
             return error(400, str(exc))
-        keys: Iterable[SandboxKey] = store.ordered(ws)
-        if inc != "true":
-            keys = (k for k in keys if not k.disabled)
         now = store.now()
+        keys: Iterable[SandboxKey] = store.ordered(ws)
+        if not disabled:
+            keys = (k for k in keys if not k.disabled)
+        if not expired:
+            keys = (k for k in keys if not k.expired(now))
         page = [k.to_api(now) for k in itertools.islice(keys, offset, offset + sb.page_size)]
         return json_resp(200, {"data": page})
 
@@ -96,22 +120,23 @@ def create_key(sb: Sandbox, req: Request) -> Resp:
             name = body.get("name")
             if not isinstance(name, str) or not name.strip():
                 raise Bad("name is required and must be a non-empty string")
-            limit = _limit_field(body.get("limit")) if "limit" in body else None
-            reset = _reset_field(body.get("limit_reset")) if "limit_reset" in body else None
-            byok = _bool_field(body, "include_byok_in_limit", default=False)
-            ws = _workspace_param(store, body.get("workspace_id"))
+            limit = limit_field(body.get("limit")) if "limit" in body else None
+            reset = reset_field(body.get("limit_reset")) if "limit_reset" in body else None
+            byok = bool_field(body, "include_byok_in_limit", default=False)
+            ws = workspace_param(store, body.get("workspace_id"))
             creator = body.get("creator_user_id")
             if creator is not None and (not isinstance(creator, str) or not creator):
                 raise Bad("creator_user_id must be a non-empty string or null")
             expires = None
             if body.get("expires_at") is not None:
-                expires = _expiry_field(body["expires_at"], store.now())
+                expires = expiry_field(body["expires_at"], store.now())
+            external = external_field(body.get("external"))
         except Bad as exc:
             return error(400, str(exc))
         secret = store.mint(store.secrets)
         key = store.insert(secret, name=name, limit=limit, reset=reset, disabled=False, workspace_id=ws,
                            created_at=store.now(), expires_at=expires, creator_user_id=creator,
-                           include_byok_in_limit=byok)
+                           include_byok_in_limit=byok, external_user=external)
         return json_resp(201, {"data": key.to_api(store.now()), "key": secret})
 
 
@@ -138,6 +163,7 @@ def delete_key(sb: Sandbox, req: Request) -> Resp:
         if isinstance(key, Resp):
             return key
         sb.store.delete(key.hash)
+        sb.guardrails.forget_key(key.hash)
         return json_resp(200, {"deleted": True})
 
 
@@ -157,17 +183,21 @@ def patch_key(sb: Sandbox, req: Request) -> Resp:
                     raise Bad("name must be a non-empty string")
                 changes["name"] = body["name"]
             if "disabled" in body:
-                changes["disabled"] = _bool_field(body, "disabled", default=False)
+                changes["disabled"] = bool_field(body, "disabled", default=False)
             if "limit" in body:
-                changes["limit"] = _limit_field(body["limit"])
+                changes["limit"] = limit_field(body["limit"])
             if "limit_reset" in body:
-                changes["limit_reset"] = _reset_field(body["limit_reset"])
+                changes["limit_reset"] = reset_field(body["limit_reset"])
             if "include_byok_in_limit" in body:
-                changes["include_byok_in_limit"] = _bool_field(body, "include_byok_in_limit", default=False)
+                changes["include_byok_in_limit"] = bool_field(body, "include_byok_in_limit", default=False)
+            if "workspace_id" in body:  # moves the key to another workspace
+                changes["workspace_id"] = workspace_param(sb.store, body["workspace_id"])
         except Bad as exc:
             return error(400, str(exc))
         for name, value in changes.items():
             setattr(key, name, value)
+        if "workspace_id" in changes:
+            sb.store.moved()
         key.updated_at = sb.store.now()
         return json_resp(200, {"data": key.to_api(sb.store.now())})
 
@@ -213,70 +243,3 @@ def create_workspace(sb: Sandbox, req: Request) -> Resp:
             default_provider_sort=body.get("default_provider_sort"),
         )
         return json_resp(201, {"data": ws})
-
-
-# ---------------------------------------------------------------- parameter and field parsers
-
-
-def _workspace_param(store: Store, value: Any) -> str:
-    if value is None or value == "":
-        return store.default_workspace_id
-    if not _is_uuid(value):
-        raise Bad("workspace_id must be a UUID")
-    if not store.has_workspace(value):
-        raise Bad(f"Workspace {value} not found")
-    return value
-
-
-def _is_uuid(text: Any) -> bool:
-    if not isinstance(text, str):
-        return False
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return len(text) == 36
-
-
-def _limit_field(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Bad("limit must be a number or null")
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        raise Bad("limit must be a number or null") from None
-    if not d.is_finite() or d < 0:
-        raise Bad("limit must be a number >= 0 or null")
-    return d
-
-
-def _reset_field(value: Any) -> str | None:
-    if value is None:
-        return None
-    if value not in RESETS:
-        raise Bad("limit_reset must be one of daily, weekly, monthly or null")
-    return value
-
-
-def _bool_field(body: dict[str, Any], name: str, *, default: bool) -> bool:
-    if name not in body:
-        return default
-    if not isinstance(body[name], bool):
-        raise Bad(f"{name} must be a boolean")
-    return body[name]
-
-
-def _expiry_field(value: Any, now: datetime) -> datetime:
-    if not isinstance(value, str):
-        raise Bad("expires_at must be an ISO 8601 UTC date-time or null")
-    s = value.strip()
-    if not (s.endswith("Z") or s.endswith("+00:00")):
-        raise Bad("expires_at must be in UTC (end with Z)")
-    when = parse_time(s)
-    if when is None:
-        raise Bad("expires_at must be an ISO 8601 UTC date-time or null")
-    if when <= now:
-        raise Bad("expires_at must be in the future")
-    return when

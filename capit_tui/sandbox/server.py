@@ -17,7 +17,9 @@ from typing import Any, TextIO
 from capit_tui.core.model import parse_reset
 from capit_tui.core.money import to_decimal
 from capit_tui.sandbox import seeding
+from capit_tui.sandbox.activity import ActivityLog
 from capit_tui.sandbox.faults import Faults, parse_fault
+from capit_tui.sandbox.guardrails import Guardrails
 from capit_tui.sandbox.http import RecordedRequest, Server
 from capit_tui.sandbox.state import ZERO, KeysView, Store, new_secret, sha256_hex
 from capit_tui.sandbox.wire import API_PREFIX
@@ -51,6 +53,10 @@ class Sandbox:
 
         self.store = Store(seed, clock, mint=self._new_secret)
         """The account's keys and workspaces; its lock also guards `requests` and `inference_calls`."""
+        self.guardrails = Guardrails()
+        """The account's guardrails and which key holds which (guarded by the store's lock)."""
+        self.activity = ActivityLog()
+        """Every charged inference call, per day, key and model, for GET /activity."""
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.inference_calls: list[tuple[str, str]] = []
@@ -148,8 +154,9 @@ class Sandbox:
 
     def add_key(self, name: str, *, limit: Decimal | int | float | str | None = None, reset: str | None = None,
                 disabled: bool = False, workspace_id: str | None = None,
-                spend: Decimal | int | float | str = 0) -> tuple[str, str]:
-        """Create a key directly; returns (secret, hash). `reset` takes daily|weekly|monthly|never|None."""
+                spend: Decimal | int | float | str = 0, expires_at: datetime | None = None) -> tuple[str, str]:
+        """Create a key directly; returns (secret, hash). `reset` takes daily|weekly|monthly|never|None;
+        `expires_at` may be in the past (an expired key); `spend` is charged now, a use of the key."""
         lim = to_decimal(limit)
         if lim is not None and lim < 0:
             raise ValueError("limit must be >= 0")
@@ -162,7 +169,7 @@ class Sandbox:
             now = store.now()
             secret = store.mint(store.secrets)
             key = store.insert(secret, name=name, limit=lim, reset=rst, disabled=disabled, workspace_id=ws,
-                               created_at=now)
+                               created_at=now, expires_at=expires_at)
             amount = to_decimal(spend) or ZERO
             if amount:
                 store.charge(key, amount, now)

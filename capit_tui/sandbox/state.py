@@ -80,6 +80,8 @@ class SandboxKey:
     updated_at: datetime | None = None
     expires_at: datetime | None = None
     creator_user_id: str | None = None
+    external_user: str | None = None
+    last_used_at: datetime | None = None
     usage: Decimal = ZERO
     day: date | None = None
     day_usage: Decimal = ZERO
@@ -89,8 +91,11 @@ class SandboxKey:
     month_usage: Decimal = ZERO
 
     def charge(self, amount: Decimal, at: datetime) -> None:
-        """Add spend made at `at`. Spend older than a window's bucket counts only toward older totals."""
+        """Add spend made at `at` (a use of the key: `last_used_at` moves up to it). Spend older than a
+        window's bucket counts only toward older totals."""
         self.usage += amount
+        if self.last_used_at is None or at > self.last_used_at:
+            self.last_used_at = at
         d, w, m = _day(at), _week(at), _month(at)
         if self.day == d:
             self.day_usage += amount
@@ -149,6 +154,8 @@ class SandboxKey:
             "updated_at": iso(self.updated_at),
             "expires_at": iso(self.expires_at),
             "creator_user_id": self.creator_user_id,
+            "external_user": self.external_user,
+            "last_used_at": iso(self.last_used_at),
             "workspace_id": self.workspace_id,
         }
 
@@ -194,13 +201,13 @@ class Store:
     def insert(self, secret: str, *, name: str, limit: Decimal | None, reset: str | None, disabled: bool,
                workspace_id: str, created_at: datetime, updated_at: datetime | None = None,
                expires_at: datetime | None = None, creator_user_id: str | None = None,
-               include_byok_in_limit: bool = False) -> SandboxKey:
+               include_byok_in_limit: bool = False, external_user: str | None = None) -> SandboxKey:
         self._seq += 1
         key = SandboxKey(
             hash=sha256_hex(secret), name=name, label=key_label(secret), workspace_id=workspace_id,
             created_at=created_at, seq=self._seq, disabled=disabled, limit=limit, limit_reset=reset,
             include_byok_in_limit=include_byok_in_limit, updated_at=updated_at, expires_at=expires_at,
-            creator_user_id=creator_user_id or self.user_id,
+            creator_user_id=creator_user_id or self.user_id, external_user=external_user,
         )
         self.keys[key.hash] = key
         self._order = None
@@ -208,6 +215,10 @@ class Store:
 
     def delete(self, key_hash: str) -> None:
         del self.keys[key_hash]
+        self._order = None
+
+    def moved(self) -> None:
+        """A key changed workspace: the per-workspace order is rebuilt on the next listing."""
         self._order = None
 
     def charge(self, key: SandboxKey, amount: Decimal, at: datetime) -> None:

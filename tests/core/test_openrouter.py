@@ -261,3 +261,35 @@ def test_one_client_is_reused(sandbox):
         assert p._client is client
 
     run(_closing(p, twice()))
+
+
+def test_list_shows_expired_keys_as_expired_not_missing(sandbox):
+    """GET /keys leaves expired keys out unless include_expired=true: the adapter asks for them, so an
+    expired key is listed (and marked expired) rather than seeming to have vanished."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    _, old = sandbox.add_key("expired-key", limit=1, expires_at=now - timedelta(days=1))
+    _, later = sandbox.add_key("expires-later", limit=1, expires_at=now + timedelta(days=30))
+    p, transport = make(sandbox)
+    keys = {k.id: k for k in run(_closing(p, p.list_keys()))}
+    assert keys[old].expired and keys[old].status == "expired"
+    assert keys[old].expires_at == now - timedelta(days=1)
+    assert not keys[later].expired and keys[later].status == "active"
+    assert any(r.query.get("include_expired") == "true" for r in sandbox.requests if r.path.endswith("/keys"))
+    assert transport.checked >= 1
+
+
+def test_last_used_at_is_read_and_follows_inference(sandbox):
+    import httpx
+
+    secret, h = sandbox.add_key("agent", limit=2)
+    p, _ = make(sandbox)
+    assert run(_closing(p, p.get_key(h))).last_used_at is None
+    r = httpx.post(sandbox.base_url + "/chat/completions", headers={"Authorization": f"Bearer {secret}"},
+                   json={"messages": [{"role": "user", "content": "hi"}]}, trust_env=False, timeout=5)
+    assert r.status_code == 200
+    p, _ = make(sandbox)
+    (k,) = [k for k in run(_closing(p, p.list_keys())) if k.id == h]
+    assert k.last_used_at == sandbox.store.keys[h].last_used_at and k.last_used_at is not None
+    assert k.to_json()["last_used_at"] == sandbox.keys[h]["last_used_at"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -38,7 +40,8 @@ class KeyDetailScreen(ModalScreen[None]):
         app = self.app
         k = self.key
         with VerticalScroll():
-            yield Label(f"{display_name(k.name, 60)}  ({k.platform}, {k.status})", id="name", markup=False)
+            now = app.now()
+            yield Label(f"{display_name(k.name, 60)}  ({k.platform}, {k.status_at(now)})", id="name", markup=False)
             t = Table.grid(padding=(0, 2))
             t.add_column(style="dim")
             t.add_column()
@@ -50,7 +53,9 @@ class KeyDetailScreen(ModalScreen[None]):
             for label, value in (("today", format_usd(k.usage_daily)), ("this week", format_usd(k.usage_weekly)),
                                  ("this month", format_usd(k.usage_monthly)), ("all time", format_usd(k.usage)),
                                  ("id", k.id), ("label", k.label or "-"), ("created", iso(k.created_at) or "-"),
-                                 ("updated", iso(k.updated_at) or "-")):
+                                 ("updated", iso(k.updated_at) or "-"),
+                                 ("last used", iso(k.last_used_at) or "never"),
+                                 ("expires", _expiry(k, now))):
                 t.add_row(label, Text(value))
             yield Static(t)
             history = [float(v) for v in app.spend.history.get((k.platform, k.id), [])]
@@ -68,3 +73,9 @@ class KeyDetailScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _expiry(k: CappedKey, now: datetime) -> str:
+    if k.expires_at is None:
+        return "never"
+    return f"{iso(k.expires_at)}{' (expired)' if k.is_expired(now) else ''}"
