@@ -14,9 +14,12 @@ entries of .aider.conf.yml overwrite the environment again. So:
 Fields: OPENROUTER_API_KEY (litellm's `openrouter/` provider), OPENROUTER_API_BASE (litellm reads it for
 the base URL; written always, so a stale exported one cannot redirect the key), AIDER_MODEL =
 openrouter/<slug>. Aider picks its model from whichever keys it finds (a shell ANTHROPIC_API_KEY or
-OPENAI_API_KEY would make it talk to those vendors instead), so a model is always set: the one given,
-else the default slug unless AIDER_MODEL already names an OpenRouter model. AIDER_MODEL beats a
-`model:` line of .aider.conf.yml (configargparse: environment over config file).
+OPENAI_API_KEY would make it talk to those vendors instead), so AIDER_MODEL always names an
+openrouter/ model. It follows core.model_choice: a chosen model wins; else the model Aider uses now
+(AIDER_MODEL of ~/.env or oauth-keys.env, else `model:` of .aider.conf.yml) is kept, given the
+openrouter/ prefix and translated to OpenRouter's id where that is certain (`o3` ->
+`openrouter/openai/o3`); the default slug only when no model is set. AIDER_MODEL beats a `model:` line
+of .aider.conf.yml (configargparse: environment over config file).
 
 Verified with the real program (aider-chat 0.86.2 from PyPI, `aider --message "say hi" --yes-always
 --no-git` under an isolated HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py): the key
@@ -31,6 +34,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.core.model_choice import ModelChoice
 
 OPENROUTER_BASE = "https://openrouter.ai/api/v1"
 KEY, BASE, MODEL = "OPENROUTER_API_KEY", "OPENROUTER_API_BASE", "AIDER_MODEL"
@@ -42,6 +46,7 @@ class Aider(Agent):
     binaries = ("aider",)
     wire = "openai-chat"
     default_model = "anthropic/claude-sonnet-4.5"
+    model_prefix = "openrouter/"
 
     # ------------------------------------------------------------ places
 
@@ -77,15 +82,10 @@ class Aider(Agent):
         conflicts = self._yml_overrides()
         if conflicts:
             raise ValueError(conflicts[0])
-        own = read_doc(self.oauth_env(), "dotenv")
-        model = ep.model
-        if model is None:
-            current = own.get((MODEL,)) if own is not None else None
-            if not (isinstance(current, str) and current.startswith("openrouter/")):
-                model = self.default_model
+        choice = self.model_choice(ep)
         values: list[tuple[tuple[str, ...], object]] = [((KEY,), ep.secret), ((BASE,), ep.openai_base_url)]
-        if model:
-            values.append(((MODEL,), f"openrouter/{model}"))
+        if choice.changes:
+            values.append(((MODEL,), choice.after))
         edits = [FileEdit(self.oauth_env(), "dotenv", tuple(values), holds_secret=True)]
 
         # ~/.env is read after oauth-keys.env and overrides it: give it the same values, but only for the
@@ -97,6 +97,18 @@ class Aider(Agent):
                 edits.append(FileEdit(self.home_env(), "dotenv", same,
                                       holds_secret=any(path == (KEY,) for path, _ in same)))
         return edits
+
+    def current_model(self) -> str | None:
+        for path, fmt, key in ((self.home_env(), "dotenv", MODEL), (self.oauth_env(), "dotenv", MODEL),
+                               (self.conf_yml(), "yaml", "model")):  # the first that sets one wins
+            doc = read_doc(path, fmt)
+            value = doc.get((key,)) if doc is not None else None
+            if isinstance(value, str) and value.strip():
+                return value
+        return None
+
+    def model_choice(self, ep: Endpoint) -> ModelChoice:
+        return self.keep_model(ep)
 
     def _yml_overrides(self) -> list[str]:
         doc = read_doc(self.conf_yml(), "yaml")

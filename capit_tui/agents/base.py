@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from capit_tui.core.fsutil import UnsafeFile as UnsafeFile
 from capit_tui.core.fsutil import read_regular
+from capit_tui.core.model_choice import ModelChoice, choose_model
 from capit_tui.core.redact import mask
 
 
@@ -80,7 +81,8 @@ class Agent(ABC):
     binaries: ClassVar[tuple[str, ...]] = ()
     support: ClassVar[str] = "file"  # "file" | "manual" | "unsupported"
     wire: ClassVar[str] = "openai-chat"  # which API it speaks: anthropic | openai-chat | openai-responses
-    default_model: ClassVar[str | None] = None  # an example model slug for the form
+    default_model: ClassVar[str | None] = None  # an example model slug for the form; see model_choice()
+    model_prefix: ClassVar[str] = ""  # what the agent puts before an OpenRouter id to send it there
     notes: ClassVar[str] = ""  # one line shown beside it (why manual, what to restart, ...)
 
     def __init__(self, env: Mapping[str, str] | None = None):
@@ -155,6 +157,25 @@ class Agent(ABC):
     def plan_install(self, ep: Endpoint) -> list[FileEdit]:
         """The file edits that make this agent use `ep`. Only for support == "file"."""
         raise NotImplementedError
+
+    def current_model(self) -> str | None:
+        """The model the agent's files name now, in the agent's own naming (None: none set)."""
+        return None
+
+    def model_choice(self, ep: Endpoint) -> ModelChoice | None:
+        """The model this install writes (core.model_choice's rule), or None when it writes none.
+
+        By default an agent gets a model only when one is chosen for the install; agents that need a
+        model the platform knows return `self.keep_model(ep)`, the full rule: the user's model kept,
+        translated only where certain, the default only when none is set."""
+        if not ep.model:
+            return None
+        return choose_model(self.current_model(), ep.model, kind=ep.platform_kind, default=self.default_model,
+                            prefix=self.model_prefix)
+
+    def keep_model(self, ep: Endpoint) -> ModelChoice:
+        return choose_model(self.current_model(), ep.model, kind=ep.platform_kind, default=self.default_model,
+                            prefix=self.model_prefix)
 
     def installed_key(self) -> InstalledKey | None:
         """Read the agent's files (never its environment) and return the key they make it use."""

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
 
+MODEL_VARS = ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
+              "ANTHROPIC_DEFAULT_HAIKU_MODEL")
+
 
 class Claude(Agent):
     name = "claude"
@@ -39,11 +42,16 @@ class Claude(Agent):
             (("env", "ANTHROPIC_AUTH_TOKEN"), ep.secret),
             (("env", "ANTHROPIC_API_KEY"), ""),
         ]
-        if ep.model:
-            for var in ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL", "ANTHROPIC_DEFAULT_SONNET_MODEL",
-                        "ANTHROPIC_DEFAULT_HAIKU_MODEL"):
-                sets.append((("env", var), ep.model))
+        choice = self.model_choice(ep)  # only a chosen model: Claude Code's own names work on OpenRouter
+        if choice is not None and choice.after:
+            for var in MODEL_VARS:
+                sets.append((("env", var), choice.after))
         return [FileEdit(self.settings_path(), "json", tuple(sets), holds_secret=True)]
+
+    def current_model(self) -> str | None:
+        doc = read_doc(self.settings_path(), "json")
+        current = (doc.get(("env", "ANTHROPIC_MODEL")) or doc.get(("model",))) if doc is not None else None
+        return current if isinstance(current, str) else None
 
     def installed_key(self) -> InstalledKey | None:
         doc = read_doc(self.settings_path(), "json")

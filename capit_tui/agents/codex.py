@@ -2,8 +2,10 @@
 
 Verified with the real program: model_provider points at a [model_providers.<id>] table with
 base_url, wire_api = "responses" and experimental_bearer_token. capit-tui uses its own provider id
-("capit") so a provider table the user already has is left alone. OpenRouter needs a model slug
-with a "/", so a bare OpenAI model name (or none) is replaced by the default slug; the diff shows it.
+("capit") so a provider table the user already has is left alone. The model follows
+core.model_choice: the user's `model` is kept, translated to OpenRouter's id where that is certain
+(`o3` -> `openai/o3`); the default slug is written only when no `model` is set (Codex's built-in
+default is a bare OpenAI name, which OpenRouter would refuse).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.core.model_choice import ModelChoice
 
 PROVIDER_ID = "capit"
 
@@ -40,16 +43,19 @@ class Codex(Agent):
             (table + ("wire_api",), "responses"),
             (table + ("experimental_bearer_token",), ep.secret),
         ]
-        model = ep.model
-        if model is None:
-            doc = read_doc(self.config_path(), "toml")
-            current = doc.get(("model",)) if doc is not None else None
-            if not (isinstance(current, str) and "/" in current):
-                model = self.default_model
-        if model:
-            sets.append((("model",), model))
+        choice = self.model_choice(ep)
+        if choice is not None and choice.changes:
+            sets.append((("model",), choice.after))
         deletes = (table + ("env_key",), table + ("auth",), table + ("requires_openai_auth",))
         return [FileEdit(self.config_path(), "toml", tuple(sets), deletes, holds_secret=True)]
+
+    def current_model(self) -> str | None:
+        doc = read_doc(self.config_path(), "toml")
+        current = doc.get(("model",)) if doc is not None else None
+        return current if isinstance(current, str) else None
+
+    def model_choice(self, ep: Endpoint) -> ModelChoice:
+        return self.keep_model(ep)
 
     def installed_key(self) -> InstalledKey | None:
         doc = read_doc(self.config_path(), "toml")

@@ -115,6 +115,9 @@ class Continue(Agent):
                              f"{SNIPPET.format(base=ep.openai_base_url)}")
         return [FileEdit(self.env_file(), "dotenv", tuple(((n,), ep.secret) for n in names), holds_secret=True)]
 
+    def model_choice(self, ep: Endpoint) -> None:
+        return None  # see the module's docstring: capit-tui writes no model for it
+
     def installed_key(self) -> InstalledKey | None:
         env = read_doc(self.env_file(), "dotenv")
         if env is None:

@@ -15,8 +15,9 @@ the binary. What follows was read from Crush's source (charmbracelet/crush at 37
 - configureProviders: a configured known provider ("openrouter" is one) overrides the built-in
   API key and, with `base_url`, the endpoint; a literal api_key is used as is, so it beats an exported
   OPENROUTER_API_KEY (which the built-in provider reads only when no key is configured).
-- `models.large` = {provider: "openrouter", model: <slug>} chooses the model; it is set when a model
-  is given or when the large model is not an OpenRouter one (else Crush may keep using another provider).
+- `models.large` = {provider: "openrouter", model: <slug>} chooses the model; the provider is set to
+  openrouter (else Crush may keep using another provider) and the model follows core.model_choice (a
+  chosen one wins, else the user's is kept, translated where certain; the default only when none is set).
 The reference (shared/reference/agents.md §12) rates this Medium-High because the format is changing
 quickly; keep Crush out of the registry until it is verified with the real program.
 """
@@ -27,6 +28,7 @@ import sys
 from pathlib import Path
 
 from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.core.model_choice import ModelChoice
 
 OPENROUTER_BASE = "https://openrouter.ai/api/v1"
 
@@ -75,15 +77,20 @@ class Crush(Agent):
             sets.append((prov + ("base_url",), ep.openai_base_url))
         if doc is not None and doc.get(prov + ("disable",)) is True:
             sets.append((prov + ("disable",), False))
-        model = ep.model
-        if model is None:
-            current = doc.get(("models", "large", "provider")) if doc is not None else None
-            if current != "openrouter":
-                model = self.default_model
-        if model:
+        choice = self.model_choice(ep)
+        provider = doc.get(("models", "large", "provider")) if doc is not None else None
+        if choice.after and (choice.changes or provider != "openrouter"):
             sets.append((("models", "large", "provider"), "openrouter"))
-            sets.append((("models", "large", "model"), model))
+            sets.append((("models", "large", "model"), choice.after))
         return [FileEdit(self.data_path(), "json", tuple(sets), holds_secret=True)]
+
+    def current_model(self) -> str | None:
+        doc = read_doc(self.data_path(), "json")
+        current = doc.get(("models", "large", "model")) if doc is not None else None
+        return current if isinstance(current, str) else None
+
+    def model_choice(self, ep: Endpoint) -> ModelChoice:
+        return self.keep_model(ep)
 
     def installed_key(self) -> InstalledKey | None:
         doc = read_doc(self.data_path(), "json")

@@ -11,8 +11,9 @@ HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py):
   OPENROUTER_BASE_URL (hermes_cli/runtime_provider.py), so that goes in .env too, always: it also keeps a
   stale exported OPENROUTER_BASE_URL or an older key in Hermes' credential pool from being used.
   `model.base_url` is written as well, as Hermes' own example config does.
-- `model.default` is optional for Hermes; it is set when a model is given, or when the current one is
-  not an OpenRouter slug (no "/"), which OpenRouter would refuse.
+- `model.default` follows core.model_choice: a chosen model wins; else the user's model is kept,
+  translated to OpenRouter's id where that is certain (`o3` -> `openai/o3`, also in a flow-style
+  `model: {default: o3}`); the default slug is written only when no model is set.
 - The same install made for openrouter.ai's own base URL also sent the key (the test routes the
   requests for openrouter.ai to the sandbox inside Hermes' HTTP client, as there is no network here).
 - CUSTOM_BASE_URL (shell or .env) takes precedence over OPENROUTER_BASE_URL and then Hermes does not
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 
 from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, UnsafeFile, read_doc, read_text
+from capit_tui.core.model_choice import ModelChoice
 
 OPENROUTER_BASE = "https://openrouter.ai/api/v1"
 
@@ -106,14 +108,19 @@ class Hermes(Agent):
             (("model", "provider"), "openrouter"),
             (("model", "base_url"), ep.openai_base_url),
         ]
-        model = ep.model
-        if model is None:
-            existing = (current or {}).get("default") or (current or {}).get("model")
-            if existing is not None and not (isinstance(existing, str) and "/" in existing):
-                model = self.default_model  # a non-OpenRouter model name would be refused by OpenRouter
-        if model:
-            sets.append((("model", "default"), model))
+        choice = self.model_choice(ep)
+        if choice.changes:
+            sets.append((("model", "default"), choice.after))
         return [env, FileEdit(self.config_path(), "yaml", tuple(sets))]
+
+    def current_model(self) -> str | None:
+        doc = read_doc(self.config_path(), "yaml")
+        section = doc.get(("model",)) if doc is not None else None
+        current = (section.get("default") or section.get("model")) if isinstance(section, dict) else None
+        return current if isinstance(current, str) else None
+
+    def model_choice(self, ep: Endpoint) -> ModelChoice:
+        return self.keep_model(ep)
 
     def installed_key(self) -> InstalledKey | None:
         env = read_doc(self.env_file(), "dotenv")

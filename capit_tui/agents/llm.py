@@ -101,6 +101,9 @@ class Llm(Agent):
                              "key. Run `llm install llm-openrouter`, then install again.")
         return [FileEdit(self.keys_path(), "json", ((("openrouter",), ep.secret),), holds_secret=True)]
 
+    def model_choice(self, ep: Endpoint) -> None:
+        return None  # see the module's docstring: capit-tui writes no model for it
+
     def installed_key(self) -> InstalledKey | None:
         doc = read_doc(self.keys_path(), "json")
         if doc is None:

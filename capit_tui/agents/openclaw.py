@@ -13,8 +13,10 @@ isolated HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_mo
 - The flat `env: {OPENROUTER_API_KEY: ...}` shape of older docs is rejected by 2026.9 ("Unrecognized
   key"), so capit-tui never adds it; the current shape is `env.vars`.
 - `agents.defaults.model.primary = "openrouter/<slug>"` selects the built-in OpenRouter provider.
-  A model ref without the openrouter/ prefix goes to another provider, so a primary model that is not
-  an OpenRouter one is replaced by the default slug (the diff shows it).
+  A model ref without the openrouter/ prefix goes to another provider. The primary model follows
+  core.model_choice: a chosen one wins; else the user's is kept, given the openrouter/ prefix and
+  translated to OpenRouter's id where that is certain (`anthropic/claude-opus-4-5` ->
+  `openrouter/anthropic/claude-opus-4.5`); the default slug only when no primary model is set.
 - `models.providers.openrouter.baseUrl` alone (no other provider fields, no SecretRef) passes the
   config validation and moves the built-in provider to another gateway. It is written only for a base
   URL other than openrouter.ai's, or to update one that is already there.
@@ -29,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.core.model_choice import ModelChoice
 
 OPENROUTER_BASE = "https://openrouter.ai/api/v1"
 KEY_VAR = "OPENROUTER_API_KEY"
@@ -44,6 +47,7 @@ class OpenClaw(Agent):
     binaries = ("openclaw",)
     wire = "openai-chat"
     default_model = "anthropic/claude-sonnet-4.5"
+    model_prefix = "openrouter/"
     notes = "Restart the OpenClaw gateway after installing (openclaw gateway restart)."
 
     # ------------------------------------------------------------ places
@@ -88,15 +92,8 @@ class OpenClaw(Agent):
                 holds_secret = True
 
         current = doc.get(("agents", "defaults", "model")) if doc is not None else None
-        primary = current if isinstance(current, str) else (
-            current.get("primary") if isinstance(current, dict) else None)
-        if ep.model:
-            model = f"openrouter/{ep.model}"
-        elif isinstance(primary, str) and primary.startswith("openrouter/"):
-            model = None  # already an OpenRouter model: keep the user's choice
-        else:
-            # OpenClaw needs an openrouter/ model to use the OpenRouter key at all.
-            model = f"openrouter/{self.default_model}"
+        choice = self.model_choice(ep)
+        model = choice.after if choice.changes else None
         if model is not None:
             # `model` may be a bare string ("provider/model") in hand-written configs.
             model_path = ("agents", "defaults", "model") if isinstance(current, str) else (
@@ -112,6 +109,15 @@ class OpenClaw(Agent):
         if sets:
             edits.append(FileEdit(self.config_path(), "json5", tuple(sets), holds_secret=holds_secret))
         return edits
+
+    def current_model(self) -> str | None:
+        doc = read_doc(self.config_path(), "json5")
+        current = doc.get(("agents", "defaults", "model")) if doc is not None else None
+        primary = current.get("primary") if isinstance(current, dict) else current
+        return primary if isinstance(primary, str) else None
+
+    def model_choice(self, ep: Endpoint) -> ModelChoice:
+        return self.keep_model(ep)
 
     def installed_key(self) -> InstalledKey | None:
         cfg = read_doc(self.config_path(), "json5")

@@ -18,6 +18,7 @@ class OpenCode(Agent):
     binaries = ("opencode",)
     wire = "openai-chat"
     default_model = "anthropic/claude-sonnet-4.5"
+    model_prefix = "openrouter/"
 
     def config_dir(self) -> Path:
         return self.xdg("XDG_CONFIG_HOME", ".config") / "opencode"
@@ -59,10 +60,16 @@ class OpenCode(Agent):
             (opts + ("baseURL",), ep.openai_base_url),
             (opts + ("apiKey",), ep.secret),
         ]
-        if ep.model:
-            sets.append((("model",), f"openrouter/{ep.model}"))
+        choice = self.model_choice(ep)  # only a chosen model (`openrouter/<slug>`); else the user's stays
+        if choice is not None and choice.after:
+            sets.append((("model",), choice.after))
         config = FileEdit(self.config_path(), "jsonc", tuple(sets), holds_secret=True)
         return [auth, config]
+
+    def current_model(self) -> str | None:
+        doc = read_doc(self.config_path(), "jsonc")
+        current = doc.get(("model",)) if doc is not None else None
+        return current if isinstance(current, str) else None
 
     def installed_key(self) -> InstalledKey | None:
         cfg = read_doc(self.config_path(), "jsonc")

@@ -12,8 +12,9 @@ settings' `env` block, none of which overrides a variable already set. So:
 - an `env` block in settings.json that sets those names gets the same values;
 - a `modelProviders` entry for the model would win and cannot be edited: plan_install refuses;
 - exported variables or .env files that set them win: warnings() lists the ones it can see.
-OpenRouter does not know Qwen's default model names, so a model is always set (the default slug
-unless model.name already is an OpenRouter slug).
+The model follows core.model_choice: a chosen one wins, else `model.name` is kept (translated to
+OpenRouter's id where certain); the default slug is written only when none is set (OpenRouter does not
+know Qwen's own default model names).
 
 Verified with the real program (@qwen-code/qwen-code 0.24.4 from npm on Node 24, `qwen -p "say hi"`
 under an isolated HOME, against capit-tui's sandbox; tests/realagents/test_real_agents_more.py): the key in
@@ -26,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capit_tui.agents.base import Agent, Endpoint, FileEdit, InstalledKey, read_doc
+from capit_tui.core.model_choice import ModelChoice
 
 ENV_NAMES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL")
 
@@ -61,10 +63,7 @@ class Qwen(Agent):
             if isinstance(doc.get(("model",)), str) or doc.get(("selectedAuthType",)) is not None:
                 raise ValueError(f"{self.settings_path()} is in Qwen Code's old flat format; start `qwen` once "
                                  "so it migrates the file, then install again.")
-        model = ep.model
-        if model is None:
-            current = doc.get(("model", "name")) if doc is not None else None
-            model = current if isinstance(current, str) and "/" in current else self.default_model
+        model = self.model_choice(ep).after
         if doc is not None:
             providers = doc.get(("modelProviders",))
             for kind, entries in (providers.items() if isinstance(providers, dict) else []):
@@ -86,6 +85,14 @@ class Qwen(Agent):
             if doc is not None and doc.get(("env", name)) is not None:
                 sets.append((("env", name), wanted[name]))
         return [FileEdit(self.settings_path(), "jsonc", tuple(sets), holds_secret=True)]
+
+    def current_model(self) -> str | None:
+        doc = read_doc(self.settings_path(), "jsonc")
+        current = doc.get(("model", "name")) if doc is not None else None
+        return current if isinstance(current, str) else None
+
+    def model_choice(self, ep: Endpoint) -> ModelChoice:
+        return self.keep_model(ep)
 
     def installed_key(self) -> InstalledKey | None:
         doc = read_doc(self.settings_path(), "jsonc")

@@ -97,6 +97,8 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
             info(f"{a.title}: its files already say this; only a new key would change.")
     for a in pv.manual:
         info(f"{a.title}: no file edit can install its key ({a.notes}) The key will be shown once with steps.")
+    for line in pv.model_lines():
+        info(line)
     for w in pv.warnings:
         info(f"Warning: {w}")
     n = len(pv.agents) + len(pv.manual)
@@ -137,6 +139,8 @@ def _say_installed(c: Configured, limit: Decimal | None, result: Result) -> None
         info(f"{amount} {c.name} key installed into {r.agent.name} ({r.issued.key.name}, {mask(r.issued.secret)})")
         for f in r.files:
             info(f"  wrote {f}")
+        if r.model is not None:
+            info(f"  {r.model.line}")
         for step in r.agent.after_install():
             info(f"  note: {step}")
     if result.backup is not None:

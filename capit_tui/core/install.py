@@ -26,6 +26,7 @@ from capit_tui.core.journal import Entry, FileNote, Journal, KeyNote, digest, is
 from capit_tui.core.keys import Configured, default_name
 from capit_tui.core.ledger import Ledger, now_iso
 from capit_tui.core.model import Budget, IssuedKey
+from capit_tui.core.model_choice import ModelChoice
 from capit_tui.core.recovery import (
     Report,
     Undone,
@@ -59,9 +60,14 @@ class Preview:
     placeholder: str = field(repr=False, default="")
     warnings: list[str] = field(default_factory=list)
     unsupported: dict[str, str] = field(default_factory=dict)  # agent -> why it cannot be installed here
+    models: dict[str, ModelChoice] = field(default_factory=dict)  # agent -> the model its files will name
 
     def diff(self) -> str:
         return self.plan.diff()
+
+    def model_lines(self) -> list[str]:
+        """One summary line per agent whose files name a model: `Codex CLI model: o3 → openai/o3 (...)`."""
+        return [f"{a.title} {self.models[a.name].line}" for a in self.agents if a.name in self.models]
 
     def endpoint(self, secret: str) -> Endpoint:
         return Endpoint(self.platform.name, self.openai_base_url, self.anthropic_base_url, secret, self.model,
@@ -73,6 +79,7 @@ class AgentResult:
     agent: Agent
     issued: IssuedKey
     files: list[Path]
+    model: ModelChoice | None = None  # the model its files name now (see Preview.models)
 
 
 @dataclass
@@ -118,6 +125,11 @@ def preview(c: Configured, agents: list[Agent], *, name: str | None = None, mode
         pv.agents.append(a)
         edits.extend((a.name, e) for e in agent_edits)
         pv.warnings.extend(f"{a.title}: {w}" for w in a.warnings())
+        choice = a.model_choice(pv.endpoint(placeholder))
+        if choice is not None and (choice.before or choice.after):
+            pv.models[a.name] = choice
+            if choice.warning:
+                pv.warnings.append(f"{a.title}: {choice.warning}")
     pv.plan = plan_edits(edits, [placeholder])
     return pv
 
@@ -226,7 +238,8 @@ class _Run:
         journal.save(entry)
         self.phase = "recording"
         record_install(entry, self.ledger, now_iso())
-        results = [AgentResult(a, self.issued[a.name], [c.path for c in plan.for_agent(a.name)]) for a in pv.agents]
+        results = [AgentResult(a, self.issued[a.name], [c.path for c in plan.for_agent(a.name)], pv.models.get(a.name))
+                   for a in pv.agents]
         manual = [(a, self.issued[a.name], a.manual_steps(pv.endpoint(self.issued[a.name].secret)))
                   for a in pv.manual]
         result = Result(results, manual, backup)

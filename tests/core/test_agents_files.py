@@ -392,10 +392,10 @@ def test_openclaw_model_and_base_url_rules(isolated_home):
     place(cfg, text="{\n  agents: { defaults: { model: { primary: 'openrouter/openai/gpt-5.1' } } },\n}\n")
     edits = agent.plan_install(Endpoint("openrouter", "https://openrouter.ai/api/v1", None, KEY))
     assert [e.path for e in edits] == [agent.env_file()]
-    # a non-OpenRouter model is replaced by the default slug; a bare-string model stays a string
+    # Anthropic's own name is kept, translated to OpenRouter's (certain); a bare-string model stays a string
     place(cfg, text="{ agents: { defaults: { model: 'anthropic/claude-opus-4-5' } } }\n")
     (edit,) = [e for e in agent.plan_install(Endpoint("gw", GW, None, KEY)) if e.path == cfg]
-    assert dict(edit.sets) == {("agents", "defaults", "model"): "openrouter/anthropic/claude-sonnet-4.5",
+    assert dict(edit.sets) == {("agents", "defaults", "model"): "openrouter/anthropic/claude-opus-4.5",
                                ("models", "providers", "openrouter", "baseUrl"): GW}
     # a key already in openclaw.json is replaced (and the file then holds the key)
     place(cfg, text='{ env: { vars: { OPENROUTER_API_KEY: "sk-or-v1-old" } } }\n')

@@ -83,6 +83,22 @@ def shown(app) -> str:
 # ---------------------------------------------------------------- flows
 
 
+async def test_review_and_result_name_the_model_change(sb, isolated_home):
+    """Issue 10: Codex's `model = "gpt-5"` is kept as OpenRouter's `openai/gpt-5`, and both screens say so."""
+    with_agents(isolated_home)
+    app = make_app(sb, isolated_home)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await open_form(pilot)
+        await pilot.press(*"5")
+        await review(pilot)
+        assert "Codex CLI model: gpt-5 → openai/gpt-5 (OpenRouter's name for it)" in shown(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, ResultScreen)
+        assert "model: gpt-5 → openai/gpt-5 (OpenRouter's name for it)" in shown(app)
+    assert 'model = "openai/gpt-5"' in (isolated_home / ".codex" / "config.toml").read_text()
+
+
 async def test_issue_into_claude_and_codex(sb, isolated_home):
     with_agents(isolated_home)
     before = set(sb.keys)

@@ -71,7 +71,7 @@ class Done:
             head = Text()
             head.append(f"{amount} {o.platform.name} key installed into {r.agent.name}", style="bold")
             head.append(f" ({r.issued.key.name}, {mask(r.issued.secret)})")
-            details = [f"wrote {tilde(f, o.home)}" for f in r.files]
+            details = [f"wrote {tilde(f, o.home)}" for f in r.files] + ([r.model.line] if r.model else [])
             details += [f"note: {tilde_text(step, o.home)}" for step in r.agent.after_install()]
             lines.append(Line(head, details))
         if result.backup is not None:

@@ -91,6 +91,8 @@ class ReviewScreen(Screen):
             out.append(f"{titles}: no file edit can install "
                        f"{'their keys; each is' if len(pv.manual) > 1 else 'its key; it is'} "
                        "shown once after, with the steps.\n", style="italic")
+        for line in pv.model_lines():
+            out.append(f"{line}\n")
         for w in pv.warnings:
             out.append(f"⚠ {self.t(w)}\n", style="yellow")
         out.rstrip()
