@@ -69,7 +69,8 @@ class Replaced:
 
     @property
     def revoke_command(self) -> str:
-        return f"capit-tui keys revoke {self.key_id} --platform {self.platform}"
+        """The command that revokes this key later: by its hash (16 hex characters pick one key), on its platform."""
+        return f"capit-tui keys revoke {self.key_id[:16]} --platform {self.platform}"
 
 
 def held_by(agents: Iterable[Agent], ledger: Ledger | None = None) -> list[Held]:
