@@ -16,6 +16,7 @@ path (`core.keys.revoke`: under the lock, the ledger marked).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -151,9 +152,10 @@ def _fingerprints_now(env: Mapping[str, str] | None, skip: set[str]) -> set[str]
 async def look_up(replaced: list[Replaced], platforms: Mapping[str, Configured],
                   **open_kwargs: Any) -> list[Replaced]:
     """Each key as its platform reports it now (`key`, for its cap). A key its platform no longer has is
-    left out (there is nothing to revoke); one whose platform is not configured, or did not answer, is kept
-    without `key`."""
-    from capit_tui.platforms.base import NotFound, PlatformError
+    left out (there is nothing to revoke); one whose platform is not configured, or did not answer within
+    one request's deadline (the install is done: this only words the offer, it must not hold it up), is
+    kept without `key`."""
+    from capit_tui.platforms.base import NotFound, PlatformError, request_deadline
 
     out = []
     for r in replaced:
@@ -161,10 +163,10 @@ async def look_up(replaced: list[Replaced], platforms: Mapping[str, Configured],
         if c is not None:
             try:
                 async with c.open(**open_kwargs) as p:
-                    r.key = await p.get_key(r.key_id)
+                    r.key = await asyncio.wait_for(p.get_key(r.key_id), request_deadline())
             except NotFound:
                 continue
-            except PlatformError:
+            except (PlatformError, TimeoutError):
                 pass
         out.append(r)
     return out

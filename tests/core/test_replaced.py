@@ -100,3 +100,27 @@ def test_a_restore_offers_the_key_it_removed(platform, sandbox, isolated_home):
     (r,) = orphaned(rp.held)  # first-claude is back in claude's files; second-claude is held by no agent
     assert (r.name, r.agents) == ("second-claude", ["claude"])
     assert Ledger().holders_by_key().was == {("openrouter", r.key_id): ["claude"]}
+
+
+def test_a_key_already_gone_on_its_platform_is_not_offered(platform, sandbox, isolated_home):
+    import httpx
+
+    install(platform, "claude", "first")
+    pv, _ = install(platform, "claude", "second")
+    (r,) = orphaned(pv.held)
+    httpx.delete(f"{sandbox.base_url}/keys/{r.key_id}", headers={"Authorization": f"Bearer {sandbox.management_key}"})
+    assert asyncio.run(look_up([r], {"openrouter": platform})) == []
+    (kept,) = asyncio.run(look_up(orphaned(pv.held), {}))  # its platform not configured: kept, cap unknown
+    assert kept.cap_text == "cap unknown"
+
+
+def test_nothing_is_offered_while_an_agent_file_cannot_be_read_safely(platform, sandbox, isolated_home):
+    import os
+
+    install(platform, "claude", "first")
+    pv, _ = install(platform, "claude", "second")
+    (isolated_home / ".codex").mkdir()
+    os.mkfifo(isolated_home / ".codex" / "config.toml")  # codex might hold first-claude: nobody can tell
+    assert orphaned(pv.held) == []
+    (isolated_home / ".codex" / "config.toml").unlink()
+    assert [r.name for r in orphaned(pv.held)] == ["first-claude"]
