@@ -51,4 +51,9 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     for c in rp.plan.changes:
         info(f"restored {c.path}" if c.after is not None else f"removed {c.path} (it did not exist before)")
     info(f"The files as they were just now are in backup {undo.id}.")
+    if rp.held:
+        from capit_tui.cli.issue import offer_to_revoke
+        from capit_tui.core.replaced import orphaned
+
+        offer_to_revoke(orphaned(rp.held), "the key the restore removed", yes=ns.yes, keep=ns.keep_replaced)
     return 0

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage, run_async
-from capit_tui.cli.output import confirm_or_stop, err, info, interrupted_says, out
+from capit_tui.cli.output import confirm, confirm_or_stop, err, info, interrupted_says, out
 from capit_tui.core.install import issue_shown
 from capit_tui.core.keys import (
     Configured,
@@ -24,6 +24,8 @@ from capit_tui.core.model import UNSET, Budget, IssuedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.recovery import Report
 from capit_tui.core.redact import mask
+from capit_tui.core.replaced import Replaced
+from capit_tui.core.settings import Settings
 from capit_tui.core.text import plural
 from capit_tui.errors import CapitError, UsageError
 from capit_tui.platforms.base import Unsupported
@@ -54,9 +56,9 @@ def cmd_issue(ns: argparse.Namespace) -> int:
     except Unsupported as exc:
         raise CapitError(f"{exc} Use --reset never, or a platform whose caps reset (OpenRouter).") from None
     if ns.agent:
-        return _issue_into_agents(ns, c, limit, reset)
-    if ns.model or ns.dry_run:
-        raise UsageError("--model and --dry-run go with --agent")
+        return _issue_into_agents(ns, c, limit, reset, s)
+    if ns.model or ns.dry_run or ns.keep_replaced:
+        raise UsageError("--model, --dry-run and --keep-replaced go with --agent")
     if limit is None:
         confirm_or_stop(f"Issue a key on {c.name} with NO spending limit? It can spend your whole balance.",
                         ns.yes, "Nothing was issued.")
@@ -79,7 +81,8 @@ def cmd_issue(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | None, reset: str | None) -> int:
+def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | None, reset: str | None,
+                       s: Settings) -> int:
     from capit_tui.core.install import execute, preview
 
     agents = agents_named(ns.agent)
@@ -101,6 +104,8 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
         info(line)
     for w in pv.warnings:
         info(f"Warning: {w}")
+    for r in pv.replaces:
+        info(f"{', '.join(r.agents)}: replaces {r.name} (issued by capit-tui); you can revoke it after the install.")
     n = len(pv.agents) + len(pv.manual)
     summary = (f"{plural(n, 'key')} on {c.name} ({cap} each): "
                + ", ".join(f"{pv.key_names[a.name]} for {a.title}" for a in pv.agents + pv.manual))
@@ -118,7 +123,60 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
                                            hand_over_later=True))
     with interrupted_says(lambda: _after(result)):
         _say_installed(c, limit, result)
+    if pv.held:
+        from capit_tui.core.replaced import orphaned
+
+        offer_to_revoke(orphaned(pv.held), "the key it replaced", yes=ns.yes, keep=ns.keep_replaced, settings=s)
     return 0
+
+
+def offer_to_revoke(replaced: list[Replaced], what: str, *, yes: bool, keep: bool,
+                    settings: Settings | None = None) -> None:
+    """After a write (an install, a restore): each capit key it left no agent holding is still live. Ask
+    whether to revoke it (a terminal), revoke it (--yes), or keep it (--keep-replaced, or no terminal to
+    ask) and say how to revoke it later. The command's exit status does not change: the write succeeded."""
+    if not replaced:
+        return
+    from capit_tui.core.keys import configured_platforms
+    from capit_tui.core.ledger import Ledger
+    from capit_tui.core.replaced import look_up, revoke_replaced
+
+    platforms = {p.name: p for p in configured_platforms(settings or load_settings())}
+    replaced = run_async(lambda: look_up(replaced, platforms))
+    todo = []
+    for r in replaced:
+        info(f"{' and '.join(r.agents)} held {r.name} ({r.masked}, {r.cap_text}), issued by capit-tui; no agent "
+             "holds it now, and it can still spend.")
+        later = later_words(r)
+        if r.platform not in platforms:
+            info(f"Kept {r.name}: {r.platform} is not configured here. {later}")
+            continue
+        if keep:
+            info(f"Kept {r.name} (--keep-replaced). {later}")
+            continue
+        if not yes and not sys.stdin.isatty():
+            info(f"Kept {r.name}: there is no terminal to ask (--yes revokes it). {later}")
+            continue
+        try:
+            wanted = confirm(f"Revoke {what} ({r.name}, {r.cap_text})?", yes)
+        except EOFError:
+            wanted = False
+        if wanted:
+            todo.append(r)
+        else:
+            info(f"Kept {r.name}. {later}")
+    if not todo:
+        return
+    outcomes = run_async(lambda: revoke_replaced(todo, platforms, Ledger()))
+    for o, r in zip(outcomes, todo, strict=True):
+        if o.error is None:
+            info(f"Revoked '{r.name}' on {r.platform}.")
+        else:
+            err(f"'{r.name}' on {r.platform} was not revoked: {o.error} {later_words(r)}")
+
+
+def later_words(r: Replaced) -> str:
+    return f"Revoke it with `{r.revoke_command}`."
 
 
 def _after(result: Result) -> str:

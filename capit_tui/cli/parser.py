@@ -29,7 +29,10 @@ def issue_parser() -> argparse.ArgumentParser:
                    help="install the key into this agent (repeat for several; each gets its own key)")
     p.add_argument("--model", help="model slug to set in the agents, e.g. anthropic/claude-sonnet-4.5")
     p.add_argument("--dry-run", action="store_true", help="show the diffs only: no key issued, nothing written")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="do not ask for confirmation (and revoke a key the install left no agent holding)")
+    p.add_argument("--keep-replaced", action="store_true",
+                   help="keep, without asking, a capit key the install replaced and no agent holds any more")
     return p
 
 
@@ -89,7 +92,10 @@ def main_parser() -> argparse.ArgumentParser:
     br.add_argument("id", nargs="?")
     br.add_argument("--latest", action="store_true")
     br.add_argument("--agent")
-    br.add_argument("--yes", "-y", action="store_true")
+    br.add_argument("--yes", "-y", action="store_true",
+                    help="do not ask (and revoke a capit key the restore removed that no agent holds any more)")
+    br.add_argument("--keep-replaced", action="store_true",
+                    help="keep, without asking, a capit key the restore removed that no agent holds any more")
 
     sb = sub.add_parser("sandbox", help="the built-in OpenRouter-compatible sandbox")
     ssub = sb.add_subparsers(dest="action", required=True)

@@ -39,6 +39,7 @@ from capit_tui.core.recovery import (
     unsure_words,
 )
 from capit_tui.core.redact import mask, placeholder_like
+from capit_tui.core.replaced import Held, Replaced, held_by, orphaned
 from capit_tui.core.text import plural
 from capit_tui.errors import CapitError
 
@@ -61,6 +62,8 @@ class Preview:
     warnings: list[str] = field(default_factory=list)
     unsupported: dict[str, str] = field(default_factory=dict)  # agent -> why it cannot be installed here
     models: dict[str, ModelChoice] = field(default_factory=dict)  # agent -> the model its files will name
+    held: list[Held] = field(default_factory=list)  # capit keys the agents hold now (core.replaced)
+    replaces: list[Replaced] = field(default_factory=list)  # of those, the ones no other agent holds
 
     def diff(self) -> str:
         return self.plan.diff()
@@ -103,8 +106,9 @@ def placeholder_for(kind: str) -> str:
 
 
 def preview(c: Configured, agents: list[Agent], *, name: str | None = None, model: str | None = None,
-            today: date | None = None) -> Preview:
-    """Plan all edits with a placeholder key. Raises PlanError (nothing written) on a bad file."""
+            today: date | None = None, ledger: Ledger | None = None) -> Preview:
+    """Plan all edits with a placeholder key, and find the capit keys the install would leave no agent
+    holding (`replaces`). Raises PlanError (nothing written) on a bad file."""
     p = c.open()  # opens no connection: the adapter only knows its endpoints until a request is made
     openai_base, anthropic_base = p.openai_base_url, p.anthropic_base_url
     placeholder = placeholder_for(c.config.kind)
@@ -131,6 +135,9 @@ def preview(c: Configured, agents: list[Agent], *, name: str | None = None, mode
             if choice.warning:
                 pv.warnings.append(f"{a.title}: {choice.warning}")
     pv.plan = plan_edits(edits, [placeholder])
+    pv.held = held_by(pv.agents, ledger)
+    if pv.held:
+        pv.replaces = orphaned(pv.held, ledger, pv.agents[0].env, rewritten=[a.name for a in pv.agents])
     return pv
 
 

@@ -31,6 +31,15 @@ class Install:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class HeldBy(dict[tuple[str, str], list[str]]):
+    """(platform, key id) -> the agents holding that key now; `was`: (platform, key id) -> the agents that
+    held a key no agent holds any more (a key replaced or restored away, still live unless revoked)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.was: dict[tuple[str, str], list[str]] = {}
+
+
 class Ledger:
     def __init__(self, path: Path | None = None):
         if path is None:
@@ -104,13 +113,22 @@ class Ledger:
         """Agents whose latest install is this key."""
         return self.holders_by_key().get((platform, key_id), [])
 
-    def holders_by_key(self) -> dict[tuple[str, str], list[str]]:
+    def holders_by_key(self) -> HeldBy:
         """(platform, key id) -> the agents whose latest install is that key, from one read of the file
-        (for a list of keys: `holders()` per key would read and parse the ledger once per key)."""
-        held: dict[tuple[str, str], list[str]] = {}
-        for agent, i in sorted(self.current().items()):
+        (for a list of keys: `holders()` per key would read and parse the ledger once per key). Its `was`
+        names, for each key capit-tui installed that no agent holds any more, the agents that held it."""
+        items = self.entries()
+        latest: dict[str, Install] = {}
+        for i in items:
+            latest[i.agent] = i
+        held = HeldBy()
+        for agent, i in sorted(latest.items()):
             if not i.revoked and i.key_id:
                 held.setdefault((i.platform, i.key_id), []).append(agent)
+        for i in items:
+            ident = (i.platform, i.key_id)
+            if i.key_id and not i.revoked and ident not in held and i.agent not in held.was.setdefault(ident, []):
+                held.was[ident].append(i.agent)
         return held
 
     def installs_of(self, platform: str, key_id: str) -> list[Install]:

@@ -5,7 +5,9 @@ and Agents screens, and the offer after a revoke.
 gives the masked diff; `restore_apply()` writes them through `changes.apply` (the current files are
 backed up first, so a restore can itself be undone) and then brings the ledger in line with what the
 restored files hold: an agent whose files now hold an earlier capit key is recorded as holding it
-again; one whose files hold no capit key is recorded as holding none.
+again; one whose files hold no capit key is recorded as holding none. The preview also notes the capit
+keys the agents hold before (`held`): after the restore, `core.replaced.orphaned(rp.held)` says which of them
+no agent holds any more, for the front ends to offer to revoke.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from capit_tui.core.backups import Backup, BackupStore, file_mode
 from capit_tui.core.changes import ApplyError, FileChange, Plan, StaleError, apply, read_bytes
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.recovery import settle_ledger, settle_restore
+from capit_tui.core.replaced import Held, held_by_names
 from capit_tui.errors import CapitError
 
 
@@ -47,6 +50,7 @@ class RestorePreview:
     plan: Plan
     agent: str | None = None  # only this agent's files
     secrets: list[str] = field(default_factory=list, repr=False)  # extra secrets to mask in the diff
+    held: list[Held] = field(default_factory=list)  # capit keys the restored agents hold now (core.replaced)
 
     @property
     def changes(self) -> int:
@@ -67,7 +71,8 @@ class RestorePreview:
 
 
 def restore_preview(store: BackupStore, backup: Backup | str, agent: str | None = None,
-                    secrets: Iterable[str] = (), env: Mapping[str, str] | None = None) -> RestorePreview:
+                    secrets: Iterable[str] = (), env: Mapping[str, str] | None = None,
+                    ledger: Ledger | None = None) -> RestorePreview:
     """What restoring `backup` (all files, or only `agent`'s) would change. Reads files; writes nothing.
 
     Raises BackupError (no such or damaged backup, or a manifest naming a file that is not one of its
@@ -81,7 +86,10 @@ def restore_preview(store: BackupStore, backup: Backup | str, agent: str | None 
             raise NothingToRestore(f"Backup {b.id} holds no files of {agent}.")
         mine = set(b.meta.get("agent_files", {}).get(agent, []))
         plan = Plan([c for c in plan.changes if str(c.path) in mine])
-    return RestorePreview(b, plan, agent, [s for s in secrets if s])
+    rp = RestorePreview(b, plan, agent, [s for s in secrets if s])
+    if rp.changes:
+        rp.held = held_by_names(rp.agents, ledger, env)
+    return rp
 
 
 def restore_apply(store: BackupStore, rp: RestorePreview, ledger: Ledger | None = None,

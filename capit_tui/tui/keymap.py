@@ -67,6 +67,7 @@ WHAT = {
     "review.next_file": "next file", "review.prev_file": "previous file",
     "review.page_down": "page down", "review.page_up": "page up",
     "result.reveal": "reveal the key", "result.copy": "copy it", "result.close": "close",
+    "result.revoke_replaced": "revoke the key the install replaced",
     "confirm.yes": "yes", "confirm.no": "no", "confirm.previous": "previous button", "confirm.next": "next button",
     "cap.cancel": "cancel", "key_detail.close": "close", "help.close": "close",
     "onboarding.leave": "leave setup",

@@ -224,6 +224,7 @@ async def test_agents_show_installed_keys_and_their_capit_keys(sb, isolated_home
 
 
 async def test_u_restores_claudes_previous_config(sb, isolated_home):
+    from capit_tui.tui.modals.confirm import ConfirmScreen
     from capit_tui.tui.modals.restore_review import RestoreReviewScreen
     from capit_tui.tui.widgets.diff_view import DiffView
 
@@ -245,6 +246,12 @@ async def test_u_restores_claudes_previous_config(sb, isolated_home):
         await settle(pilot)
         assert w.claude.read_bytes() == CLAUDE_BEFORE
         assert w.codex.read_bytes() == codex_installed  # only claude's files
+        # claude's capit key left its files and no agent holds it: the app offers to revoke it; n keeps it
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.title_text == "Revoke the key the restore removed?"
+        await pilot.press("n")
+        await settle(pilot)
+        assert w.key_ids["claude"] in sb.keys
         t = table(app, "#agents")
         assert cell(t, "claude", "key") == mask(OLD_ANTHROPIC_KEY)
         assert cell(t, "claude", "capit") == "-"
@@ -350,6 +357,7 @@ async def test_enter_shows_the_details(sb, isolated_home):
 
 
 async def test_backups_lists_the_install_and_restores_every_file(sb, isolated_home):
+    from capit_tui.tui.modals.confirm import ConfirmScreen
     from capit_tui.tui.modals.restore_review import RestoreReviewScreen
 
     w = install(sb, isolated_home)
@@ -377,6 +385,11 @@ async def test_backups_lists_the_install_and_restores_every_file(sb, isolated_ho
         await pilot.press("y")
         await settle(pilot)
         assert w.claude.read_bytes() == CLAUDE_BEFORE and w.codex.read_bytes() == CODEX_BEFORE
+        assert isinstance(app.screen, ConfirmScreen)  # the two capit keys are held by no agent now
+        assert app.screen.title_text == "Revoke the keys the restore removed?"
+        await pilot.press("n")  # kept
+        await settle(pilot)
+        assert {w.key_ids["claude"], w.key_ids["codex"]} <= set(sb.keys)
         t = table(app, "#backups")
         assert t.row_count == 2
         undo = str(t.coordinate_to_cell_key((0, 0)).row_key.value)
@@ -468,6 +481,8 @@ def test_backups_screen(snap_compare, sb, isolated_home, size):
         await open_mode(pilot, "2")
         await pilot.press("u", "y")  # a restore: a second backup, reason "restore"
         await settle(pilot)
+        await pilot.press("n")  # keep the key the restore removed
+        await settle(pilot)
         await pilot.press("4")
         await pilot.pause()
         await settle(pilot)
@@ -530,3 +545,28 @@ async def test_revoking_a_held_key_offers_the_old_config_through_the_restore_rev
     assert w.codex.read_bytes() == codex_installed
     assert w.ledger.current()["claude"].key_id == ""  # the ledger says what the files say: no capit key
     assert w.ledger.holders("openrouter", w.key_ids["codex"]) == ["codex"]
+
+
+async def test_u_restore_offers_to_revoke_the_key_it_removed(sb, isolated_home):
+    """u, y: claude's capit key leaves its files and no agent holds it; the offer names it, y revokes it on the
+    platform (through the Keys screen's revoke), and the ledger marks it revoked."""
+    from capit_tui.tui.modals.confirm import ConfirmScreen
+
+    w = install(sb, isolated_home)
+    app = app_for(sb, w)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_mode(pilot, "2")
+        assert app.screen.selected().name == "claude"
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        body = " ".join(app.screen.body)
+        assert "capit-claude-20261121 ($5.00 monthly cap) was in claude's files" in body
+        assert "no agent holds it now" in body and w.secrets["claude"] not in body
+        assert w.key_ids["claude"] in sb.keys
+        await pilot.press("y")
+        await settle(pilot)
+        assert w.key_ids["claude"] not in sb.keys and w.key_ids["codex"] in sb.keys
+        assert all(i.revoked for i in w.ledger.installs_of("openrouter", w.key_ids["claude"]))

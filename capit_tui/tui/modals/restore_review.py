@@ -138,6 +138,31 @@ def review_restore(app: CapitApp, make: Callable[[], RestorePreview], title: str
             what += f" and removed {plural(len(removed), 'file')} that did not exist before"
         app.notify(f"{what} from backup {rp.backup.id}. The files as they were just now are in backup {undo.id}.",
                    title="Restored", markup=False)
+        offer_revoke_removed(app, rp)
         finish(undo)
 
     app.push_screen(RestoreReviewScreen(title, rp, home, error=error), answered)
+
+
+def offer_revoke_removed(app: CapitApp, rp: RestorePreview) -> None:
+    """After a restore: a capit key it took out of the agents' files that no agent holds any more is still
+    live. Offer to revoke it (through the app's revoke, the Keys screen's path)."""
+    from capit_tui.core.replaced import orphaned
+    from capit_tui.tui.modals.confirm import ConfirmScreen
+
+    configured = {c.name for c in app.platforms}
+    gone = [r for r in orphaned(rp.held, app.ledger, app.agent_env) if r.platform in configured]
+    if not gone:
+        return
+    for r in gone:
+        r.key = app.spend.keys.get((r.platform, r.key_id))
+    body = [f"{r.name} ({r.cap_text}) was in {', '.join(r.agents)}'s files. capit-tui issued it, no agent holds "
+            "it now, and it can still spend." for r in gone]
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            for r in gone:
+                app.revoke_key(r.capped())
+
+    title = "Revoke the key the restore removed?" if len(gone) == 1 else "Revoke the keys the restore removed?"
+    app.push_screen(ConfirmScreen(title, body, yes="Revoke", no="Keep", danger=True), answered)

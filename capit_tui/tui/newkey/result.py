@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -22,6 +22,7 @@ from capit_tui.core.install import IssueRequest, Result
 from capit_tui.core.model import IssuedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.redact import mask
+from capit_tui.core.replaced import Replaced
 from capit_tui.core.text import joined, plural, tilde, tilde_text
 from capit_tui.tui.typed_app import capit_app
 
@@ -48,6 +49,7 @@ class Done:
     headline: str
     lines: list[Line]
     handovers: list[Handover]
+    replaced: list[Replaced] = field(default_factory=list)  # capit keys the install left no agent holding
 
     @staticmethod
     def amount(o: IssueRequest) -> str:
@@ -168,6 +170,7 @@ class ResultScreen(Screen):
         Binding("escape,q", "close", "Close", id="result.close"),
         # `n` is the app's "new key": not on top of a key shown once.
         Binding("n", "ignore", show=False, id="result.no_new"),
+        Binding("r", "revoke_replaced", "Revoke replaced key", id="result.revoke_replaced"),
     ]
 
     app = capit_app()
@@ -177,6 +180,8 @@ class ResultScreen(Screen):
         self.sub_title = "Done"
         self.headline = done.headline
         self.lines = done.lines
+        self.replaced = done.replaced
+        self.revoking = False
         self.cards = [SecretCard(h) for h in done.handovers]
         for h in done.handovers:
             h.secret = ""  # the card holds the only copy
@@ -191,7 +196,18 @@ class ResultScreen(Screen):
                     yield Static(line.head)
                     if line.details:
                         yield Static("\n".join(line.details), classes="details", markup=False)
+            if self.replaced:
+                yield Static(self.replaced_text(), id="replaced", classes="done-line")
         yield Footer(compact=True)
+
+    def replaced_text(self, said: str = "r revokes it (or keep it: revoke it later from the Keys screen).") -> Text:
+        text = Text()
+        for r in self.replaced:
+            text.append(f"Replaced {r.name} ({r.cap_text}): ", style="bold yellow")
+            text.append(f"issued by capit-tui, held by no agent now ({', '.join(r.agents)} had it); "
+                        "it can still spend.\n")
+        text.append(said, style="dim")
+        return text
 
     def on_mount(self) -> None:
         if self.cards:
@@ -206,6 +222,8 @@ class ResultScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("reveal", "copy"):
             return bool(self.cards)
+        if action == "revoke_replaced":
+            return bool(self.replaced) and not self.revoking
         return True
 
     def action_reveal(self) -> None:
@@ -225,6 +243,26 @@ class ResultScreen(Screen):
 
     def action_ignore(self) -> None:
         pass
+
+    @work(group="revoke-replaced", exit_on_error=False)
+    async def action_revoke_replaced(self) -> None:
+        """Revoke the replaced keys through the core's one revoke path (the ledger marks them revoked)."""
+        from capit_tui.core.replaced import revoke_replaced
+
+        app = self.app
+        self.revoking = True
+        self.refresh_bindings()
+        todo = self.replaced
+        outcomes = await revoke_replaced(todo, {c.name: c for c in app.platforms}, app.ledger)
+        failed = [o for o in outcomes if o.error is not None]
+        said = "; ".join(f"{o.key.name} was not revoked: {o.error}" for o in failed)
+        done = [o.key.name for o in outcomes if o.error is None]
+        if done:
+            said = f"Revoked {joined(done)}." + (f" {said}" if said else "")
+        self.replaced = [r for r in todo if any(o.key.id == r.key_id for o in failed)]
+        self.revoking = False
+        self.query_one("#replaced", Static).update(Text(said, style="bold" if not failed else "bold red"))
+        self.refresh_bindings()
 
     def action_close(self) -> None:
         unsaved = [c for c in self.cards if not (c.copied or c.revealed)]

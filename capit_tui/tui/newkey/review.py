@@ -95,6 +95,8 @@ class ReviewScreen(Screen):
             out.append(f"{line}\n")
         for w in pv.warnings:
             out.append(f"⚠ {self.t(w)}\n", style="yellow")
+        for r in pv.replaces:
+            out.append(f"Replaces {r.name} (issued by capit-tui); you can revoke it after install.\n", style="yellow")
         out.rstrip()
         return out
 
@@ -237,6 +239,10 @@ class ReviewScreen(Screen):
                                        progress=self.progress)
                 done = Done.from_result(o, result)
                 del result
+                from capit_tui.core.replaced import look_up, orphaned
+
+                done.replaced = await look_up(orphaned(o.preview.held, app.ledger, app.agent_env),
+                                              {c.name: c for c in app.platforms})
         except InstallError as exc:
             self.failed(str(exc))
             return

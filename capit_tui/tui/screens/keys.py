@@ -86,11 +86,12 @@ class KeysScreen(TableNav, Screen):
         return keys
 
     def cells(self, k: CappedKey, held: dict[tuple[str, str], list[str]] | None = None) -> dict[str, Any]:
-        """The row of `k`; `held` is the ledger's holders_by_key(), read once for many rows."""
-        if held is not None:
-            holders = held.get((k.platform, k.id), [])
-        else:
-            holders = self.app.holders(k)
+        """The row of `k`; `held` is the ledger's holders_by_key(), read once for many rows. A key capit-tui
+        installed that no agent holds any more (replaced, or restored away) reads "none (was claude)"."""
+        if held is None:
+            held = self.app.ledger.holders_by_key()
+        holders = held.get((k.platform, k.id), [])
+        was = getattr(held, "was", {}).get((k.platform, k.id), [])
         wide = bool(self.wide)
         return {
             "name": Text(display_name(k.name, 40 if wide else 20)),
@@ -103,7 +104,8 @@ class KeysScreen(TableNav, Screen):
             "today": Text(format_usd(k.usage_daily), justify="right"),
             "month": Text(format_usd(k.usage_monthly), justify="right"),
             "status": status_text(k),
-            "agents": Text(",".join(holders)) if holders else Text("-", style="dim"),
+            "agents": (Text(",".join(holders)) if holders else
+                       Text(f"none (was {','.join(was)})", style="yellow") if was else Text("-", style="dim")),
             "created": Text(k.created_at.strftime("%Y-%m-%d") if k.created_at else "-"),
         }
 
