@@ -59,7 +59,7 @@ def cmd_issue(ns: argparse.Namespace) -> int:
         raise CapitError(f"{exc} Use --reset never, or a platform whose caps reset (OpenRouter).") from None
     if not ns.agent and (ns.model or ns.dry_run):
         raise UsageError("--model and --dry-run go with --agent")
-    keys = _keys_on(c, ns.allow_duplicate)
+    keys = _keys_on(c, ns.allow_duplicate or ns.dry_run)  # a dry run asks the platform nothing
     if ns.agent:
         return _issue_into_agents(ns, c, limit, reset, taken_names(keys, c.name))
     if ns.name is None:
