@@ -33,7 +33,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
     reasons = listing.reasons()
     if listing.failed_everywhere:
         if ns.json:
-            out(json.dumps({"error": "Could not load the keys: no platform answered.",
+            out(json.dumps({"error": "Could not load the keys from any platform.",
                             "platforms": [{"name": n, "reason": r} for n, r in reasons.items()]}, indent=2))
         for reason in reasons.values():
             err(f"Could not load the keys: {reason}")
