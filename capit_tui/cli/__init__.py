@@ -46,9 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CapitError as exc:
         err(str(exc))
         return 1
-    except EOFError:
+    except EOFError as exc:  # a prompt met a closed stdin; the prompt may say what replaces it (else --yes)
         err("No answer was given (standard input is closed); nothing was changed. "
-            "Pass --yes to confirm without a prompt.")
+            + (str(exc) or "Pass --yes to confirm without a prompt."))
         return 1
     except KeyboardInterrupt as exc:
         err(interrupt_story(exc))
@@ -149,6 +149,7 @@ def _signals_interrupt() -> Iterator[list[bool]]:
 
 
 def _run(args: list[str]) -> int:
+    from capit_tui.cli.common import demo_stand_in
     from capit_tui.cli.parser import VERBS, issue_parser, main_parser
 
     first = args[0]
@@ -159,6 +160,7 @@ def _run(args: list[str]) -> int:
             print(main_parser().format_help())
             return 0
         verb = main_parser().parse_args(args)
+        demo_stand_in(verb, "name" if verb.verb == "platforms" else "platform")
         return _handler(verb.verb, verb.action)(verb)
     if first.startswith("-"):  # options before the platform: an issue, or a mistake main_parser names
         ns: argparse.Namespace | None = None
@@ -169,12 +171,12 @@ def _run(args: list[str]) -> int:
         if ns is None or ns.platform in VERBS:
             main_parser().parse_args(args)  # reports the unknown option
             raise UsageError(f"unknown option {first}")
-        from capit_tui.cli.issue import cmd_issue
-
-        return cmd_issue(ns)
+    else:
+        ns = issue_parser().parse_intermixed_args(args)  # options may come before the cap
     from capit_tui.cli.issue import cmd_issue
 
-    return cmd_issue(issue_parser().parse_intermixed_args(args))  # options may come before the cap
+    demo_stand_in(ns, "platform")
+    return cmd_issue(ns)
 
 
 def _handler(verb: str, action: str) -> Callable[[argparse.Namespace], int]:

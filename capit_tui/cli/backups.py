@@ -8,7 +8,7 @@ import json
 
 from capit_tui.cli.output import confirm_or_stop, info, out
 from capit_tui.core.agent_status import agent_statuses, backup_key_label, installed_secrets
-from capit_tui.core.backups import BackupStore
+from capit_tui.core.backups import Backup, BackupStore
 from capit_tui.core.restore import restore_apply, restore_preview
 from capit_tui.core.text import plural, text_table
 from capit_tui.errors import CapitError, UsageError
@@ -22,10 +22,16 @@ def cmd_list(ns: argparse.Namespace) -> int:
     if not backups:
         info("No backups yet: capit-tui makes one before every change to an agent's files.")
         return 0
-    rows = [[b.id, b.created_at.strftime("%Y-%m-%d %H:%M"), b.meta.get("reason", "-"), ",".join(b.agents) or "-",
-             str(len(b.files)), backup_key_label(b)] for b in backups]
+    rows = [[b.id, b.created_at.strftime("%Y-%m-%d %H:%M"), _reason(b), ",".join(b.agents) or "-",
+             str(len(b.files)), "- (its keys were revoked)" if b.rolled_back else backup_key_label(b)]
+            for b in backups]
     out(text_table(rows, ["ID", "WHEN (UTC)", "REASON", "AGENTS", "FILES", "REPLACED BY"], right={4}))
     return 0
+
+
+def _reason(b: Backup) -> str:
+    reason = str(b.meta.get("reason", "-"))
+    return f"{reason}, rolled back" if b.rolled_back else reason
 
 
 def cmd_restore(ns: argparse.Namespace) -> int:

@@ -24,6 +24,17 @@ def load_settings() -> Settings:
     return load()
 
 
+def demo_stand_in(ns: Any, attr: str) -> None:
+    """Under --demo, a platform named openrouter (in `ns.<attr>`) becomes the sandbox, said once on stderr."""
+    from capit_tui.cli.output import info
+    from capit_tui.core.demo import DEMO_PLATFORM, stand_in
+
+    given = getattr(ns, attr, None)
+    if isinstance(given, str) and stand_in(given) != given:
+        setattr(ns, attr, stand_in(given))
+        info(f"Demo: the {DEMO_PLATFORM} platform stands in for {given}; nothing is sent to {given}.")
+
+
 def parse_cap_or_usage(text: str, *, no_cap: str) -> Decimal:
     """A cap typed on the command line; a refused one is a usage error. `no_cap` says how this verb asks
     for no cap at all, added to the core's sentence when $0 was typed."""

@@ -14,13 +14,18 @@ from capit_tui.cli.output import confirm, confirm_or_stop, err, info, interrupte
 from capit_tui.core.install import issue_shown
 from capit_tui.core.keys import (
     Configured,
+    NameTaken,
     ServiceError,
+    check_name_free,
     clean_name,
     configured_platforms,
     default_name,
+    list_all_keys,
     reset_for_new_key,
+    taken_names,
+    unique_name,
 )
-from capit_tui.core.model import UNSET, Budget, IssuedKey
+from capit_tui.core.model import UNSET, Budget, CappedKey, IssuedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.recovery import Report
 from capit_tui.core.redact import mask
@@ -49,16 +54,25 @@ def cmd_issue(ns: argparse.Namespace) -> int:
         ns.name = clean_name(ns.name) if ns.name is not None else None
     except ServiceError as exc:  # a bad name is typed wrong, like a bad cap: a usage error
         raise UsageError(str(exc).rstrip(".")) from None
-    name = ns.name or default_name()
     (c,) = configured_platforms(s, ns.platform)
     try:
         reset = reset_for_new_key(c, asked, s.default_reset)
     except Unsupported as exc:
         raise CapitError(f"{exc} Use --reset never, or a platform whose caps reset (OpenRouter).") from None
-    if ns.agent:
-        return _issue_into_agents(ns, c, limit, reset, s)
-    if ns.model or ns.dry_run or ns.keep_replaced:
+    if not ns.agent and (ns.model or ns.dry_run or ns.keep_replaced):
         raise UsageError("--model, --dry-run and --keep-replaced go with --agent")
+    keys = _keys_on(c, ns.allow_duplicate or ns.dry_run)  # a dry run asks the platform nothing
+    if ns.agent:
+        return _issue_into_agents(ns, c, limit, reset, s, taken_names(keys, c.name))
+    if ns.name is None:
+        name = unique_name(default_name(), taken_names(keys, c.name))  # a generated name never clashes
+    else:
+        name = ns.name
+        try:
+            check_name_free(keys, c.name, name)
+        except NameTaken as exc:  # a name the user chose: refused before anything is asked or issued
+            raise UsageError(f"{exc} Pick another --name, or pass --allow-duplicate to issue a second key "
+                             "with this name.") from None
     if limit is None:
         confirm_or_stop(f"Issue a key on {c.name} with NO spending limit? It can spend your whole balance.",
                         ns.yes, "Nothing was issued.")
@@ -81,20 +95,32 @@ def cmd_issue(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_on(c: Configured, allow_duplicate: bool) -> list[CappedKey]:
+    """The keys on the platform, to keep a new key's name from clashing (none asked for with --allow-duplicate)."""
+    if allow_duplicate:
+        return []
+    listing = run_async(lambda: list_all_keys([c]))
+    if listing.errors:
+        reason = next(iter(listing.reasons().values()))
+        raise CapitError(f"Could not list the keys to check that the new name is free, so nothing was issued: "
+                         f"{reason}")
+    return listing.keys
+
+
 def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | None, reset: str | None,
-                       s: Settings) -> int:
+                       s: Settings, taken: set[str]) -> int:
     from capit_tui.core.install import execute, preview
 
     agents = agents_named(ns.agent)
-    pv = preview(c, agents, name=ns.name, model=ns.model)
+    pv = preview(c, agents, name=ns.name, model=ns.model, taken=taken)
     if pv.unsupported:
         for name, why in pv.unsupported.items():
             err(f"{name}: {why}")
         raise CapitError("Nothing was issued.")
     cap = Budget(limit, reset).describe() if limit is not None else "NO cap"
     diff = pv.diff()
-    if diff:
-        out(diff)
+    if diff:  # the data of a dry run; otherwise a message (stdout carries only a key shown once)
+        (out if ns.dry_run else info)(diff.rstrip("\n"))
     for a in pv.agents:
         if not pv.plan.for_agent(a.name):
             info(f"{a.title}: its files already say this; only a new key would change.")
@@ -205,10 +231,12 @@ def _say_installed(c: Configured, limit: Decimal | None, result: Result) -> None
         info(f"Backup of the old files: {result.backup.folder} (restore with "
              f"`capit-tui backups restore {result.backup.id}`)")
     for a, issued, steps in result.manual:
-        info(f"{amount} {c.name} key issued for {a.title} ({issued.key.name}). It cannot be installed by a file edit:")
+        info(f"{amount} {c.name} key issued for {a.title} ({issued.key.name}). It cannot be installed by a file "
+             "edit. The key follows on standard output, shown only this once:")
+        out(issued.secret)
+        sys.stdout.flush()  # the key above the steps, which say "paste the key shown above"
+        info(f"Then, in {a.title}:")
         for i, step in enumerate(steps, 1):
             info(f"  {i}. {step}")
-        info("The key follows on standard output, shown only this once.")
-        out(issued.secret)
     sys.stdout.flush()
     result.handed_over()

@@ -10,20 +10,23 @@ from decimal import Decimal
 from typing import Any
 
 from capit_tui.cli.common import load_settings, parse_cap_or_usage, parse_reset_or_usage
-from capit_tui.cli.output import confirm_or_stop, describe_keys, err, info, out
+from capit_tui.cli.output import ask, confirm_or_stop, describe_keys, err, info, out
 from capit_tui.core import keys as core
 from capit_tui.core.durations import parse_duration
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.model import UNSET, CappedKey, reset_label
 from capit_tui.core.money import format_usd
 from capit_tui.core.text import display_name, plural, text_table
-from capit_tui.errors import CapitError, UsageError
+from capit_tui.errors import CapitError, Refused, UsageError
 
 NO_PLATFORM = ("No platform is configured. Run `capit-tui platforms add openrouter` to store a management key, "
                "or set CAPIT_OPENROUTER_MANAGEMENT_KEY.")
 
 
 def cmd_list(ns: argparse.Namespace) -> int:
+    """The keys on stdout (a table, or JSON). When every platform failed, stdout is empty (plain) or one
+    JSON object {"error", "platforms": [{"name", "reason"}]}; when some failed, what loaded is listed and
+    each failure is named on stderr. Either way the exit status is 1."""
     try:  # --unused 30d: only keys not used in that long (never used counts as unused)
         unused = parse_duration(ns.unused) if ns.unused is not None else None
     except ValueError as bad:
@@ -32,6 +35,14 @@ def cmd_list(ns: argparse.Namespace) -> int:
     if not platforms:
         raise CapitError(NO_PLATFORM)
     listing = asyncio.run(core.list_all_keys(platforms))
+    reasons = listing.reasons()
+    if listing.failed_everywhere:
+        if ns.json:
+            out(json.dumps({"error": "Could not load the keys from any platform.",
+                            "platforms": [{"name": n, "reason": r} for n, r in reasons.items()]}, indent=2))
+        for reason in reasons.values():
+            err(f"Could not load the keys: {reason}")
+        return 1
     keys = [k for k in listing.keys if unused is None or k.unused_for(unused)]
     held = Ledger().holders_by_key()
     holders = {(k.platform, k.id): held.get((k.platform, k.id), []) for k in keys}
@@ -53,8 +64,8 @@ def cmd_list(ns: argparse.Namespace) -> int:
         info(f"Every key was used in the last {ns.unused.strip()}.")
     elif not listing.errors:
         info("No keys yet. Issue one with `capit-tui " + platforms[0].name + " 5.00`.")
-    for name, exc in listing.errors.items():
-        err(f"{name}: {exc}")
+    for reason in reasons.values():
+        err(f"Could not load the keys, so they are missing above: {reason}")
     return 1 if listing.errors else 0
 
 
@@ -89,12 +100,22 @@ def cmd_revoke(ns: argparse.Namespace) -> int:
     sel, platforms = _pick(ns, "revoked")
     keys = sel.keys
     n = len(keys)
+    pattern = display_name(ns.selector, 60)
+    wide = (f"every one of your {n} keys" if sel.everything else f"{n} keys")
+    if sel.too_many and ns.yes and not ns.all:
+        raise UsageError(f"'{pattern}' matches {wide}, more than --yes alone may revoke; nothing was revoked. "
+                         f"Add --all to revoke all {n}, or leave out --yes to confirm by typing the count.")
     info(f"This deletes {plural(n, 'key')}; an agent using {'them' if n != 1 else 'it'} stops working:")
     info(describe_keys(keys))
-    confirm_or_stop(f"Revoke {plural(n, 'key')}?", ns.yes, "Nothing was revoked.")
-    if sel.everything and n > 1 and not ns.yes:
-        confirm_or_stop(f"'{ns.selector}' matches every one of your {n} keys. Really revoke all {n}?", False,
-                        "Nothing was revoked.")
+    try:
+        confirm_or_stop(f"Revoke {plural(n, 'key')}?", ns.yes, "Nothing was revoked.")
+    except EOFError:
+        raise EOFError(f"Pass --all --yes to revoke all {n} without a prompt." if sel.too_many else "") from None
+    if sel.too_many and not ns.all:
+        typed = ask(f"'{pattern}' matches {wide}. Type {n} to revoke all {n}:",
+                    closed=f"Pass --all --yes to revoke all {n} without a prompt.")
+        if typed != str(n):
+            raise Refused("Nothing was revoked.")
     ledger = Ledger()
     outcomes = asyncio.run(core.for_each_key(keys, platforms, lambda p, k: core.revoke(p, k, ledger)))
     for o in outcomes:

@@ -45,6 +45,17 @@ def confirm(question: str, yes: bool) -> bool:
     return line.strip().lower() in ("y", "yes")
 
 
+def ask(question: str, closed: str = "") -> str:
+    """Ask on stderr for one line typed back (stripped). A closed stdin raises EOFError(`closed`): what
+    to pass instead of answering."""
+    print(f"{question} ", end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    if line == "":
+        print(file=sys.stderr)
+        raise EOFError(closed)
+    return line.strip()
+
+
 def confirm_or_stop(question: str, yes: bool, nothing: str) -> None:
     """Ask; on no, say `nothing` (what was not done) and end the command with status 1."""
     if not confirm(question, yes):

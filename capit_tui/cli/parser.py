@@ -23,6 +23,8 @@ def issue_parser() -> argparse.ArgumentParser:
     p.add_argument("cap", nargs="?", help="cap in dollars: 5, 5.00 or $5")
     p.add_argument("--reset", help="daily | weekly | monthly | never (default: monthly, or settings)")
     p.add_argument("--name", help="key name (default: capit-<yyyymmdd>)")
+    p.add_argument("--allow-duplicate", action="store_true",
+                   help="issue even when a key of that --name already exists on the platform")
     p.add_argument("--no-cap", action="store_true", help="issue a key with no spending limit (asks first)")
     p.add_argument("--json", action="store_true", help="print {secret, key} as JSON")
     p.add_argument("--agent", "-a", action="append", default=[], metavar="AGENT",
@@ -52,6 +54,9 @@ def main_parser() -> argparse.ArgumentParser:
         k.add_argument("selector", help="exact name, hash prefix (>= 8 chars) or glob such as 'capit-*'")
         k.add_argument("--platform")
         k.add_argument("--yes", "-y", action="store_true")
+        if action == "revoke":
+            k.add_argument("--all", action="store_true",
+                           help="needed (with --yes) when the pattern matches every key or more than 5")
     kc = ksub.add_parser("cap", help="change a key's cap ('none' removes it)")
     kc.add_argument("selector")
     kc.add_argument("amount", help="new cap in dollars, or 'none'")

@@ -32,6 +32,12 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 def cmd_add(ns: argparse.Namespace) -> int:
     s = load_settings()
+    from capit_tui.core.demo import DEMO_PLATFORM, in_demo
+
+    if in_demo() and ns.name.lower() == DEMO_PLATFORM:
+        info(f"The demo's {DEMO_PLATFORM} platform has its management key already; nothing to add. "
+             "Try `capit-tui --demo keys list`.")
+        return 0
     if ns.name.lower() not in s.known_platforms() and not (ns.kind and ns.base_url):
         from capit_tui.core.settings import PRESETS
 
@@ -42,7 +48,13 @@ def cmd_add(ns: argparse.Namespace) -> int:
     except setup.SetupError as exc:
         raise UsageError(str(exc).rstrip(".")) from None
     info(f"Paste a management key for {cfg.name} (create one at {setup.manage_hint(cfg)}). It is not echoed.")
-    key = setup.clean_key(read_secret("Management key: "))
+    try:
+        key = setup.clean_key(read_secret("Management key: "))
+    except EOFError:  # Ctrl-D at the prompt, or nothing piped in: --yes would not help here
+        from capit_tui.core.vault import env_var
+
+        raise CapitError(f"No management key was given (standard input is closed), so nothing was stored. "
+                         f"Type or pipe it in, or set {env_var(cfg.name)} instead of storing it.") from None
     info(f"Checking the key with {cfg.base_url} ...")
     asyncio.run(setup.check_key(cfg, key))
     added = setup.store(s, cfg, key, allow_file=ns.store_in_file)

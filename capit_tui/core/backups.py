@@ -55,6 +55,13 @@ class Backup:
     def agents(self) -> list[str]:
         return list(self.meta.get("agents", []))
 
+    @property
+    def rolled_back(self) -> str | None:
+        """When the install that made this backup was undone (its keys revoked, its files put back), or
+        None. Its keys replaced nothing: a front end shows it as rolled back, not as an install."""
+        when = self.meta.get("rolled_back")
+        return when if isinstance(when, str) and when else None
+
     def blob_path(self, f: BackupFile) -> Path:
         """Where `f`'s saved bytes are: a plain name inside this backup's folder, not a link; or BackupError."""
         blob = f.blob if isinstance(f.blob, str) else ""
@@ -166,10 +173,26 @@ class BackupStore:
         return b
 
     def latest(self, agent: str | None = None) -> Backup | None:
+        """The newest backup (of `agent`'s files), passing over rolled-back installs: their files are the
+        ones the agent has now, so the config before the last real change is in an older one."""
         for b in self.list():
-            if agent is None or agent in b.agents:
+            if not b.rolled_back and (agent is None or agent in b.agents):
                 return b
         return None
+
+    def mark_rolled_back(self, bid: str, when: str) -> None:
+        """Record in a backup's manifest that its install was undone (`when`, ISO time). A backup gone
+        or damaged is left as it is: this is a label, never a reason to fail an undo."""
+        with lock.held("labelling a backup"):
+            path = self.root / bid / MANIFEST
+            try:
+                raw = json.loads(read_regular(path, follow=False, limit=MAX_AGENT_FILE) or b"")
+                if not isinstance(raw, dict) or not isinstance(raw.get("meta", {}), dict):
+                    return
+                raw["meta"] = {**raw.get("meta", {}), "rolled_back": when}
+                atomic_write(path, json.dumps(raw, indent=2).encode(), mode=0o600)
+            except (OSError, ValueError, UnsafeFile):
+                return
 
     def prune_incomplete(self, min_age: float | None = None) -> int:
         """Remove backup folders that never got a manifest (an interrupted run). With `min_age` (seconds),

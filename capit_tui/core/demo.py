@@ -24,6 +24,7 @@ from capit_tui.core.fsutil import read_regular
 from capit_tui.core.settings import PlatformConfig, Settings, save
 
 DEMO_PLATFORM = "sandbox"
+STANDS_IN_FOR = "openrouter"  # the README's commands name openrouter: in the demo the sandbox answers them
 PREFIX = "capit-demo-"
 OWNER_FILE = "demo.pid"
 UNMARKED_AFTER = 24 * 3600.0  # a demo folder with no owner record (an older capit-tui): removed after a day
@@ -67,6 +68,19 @@ def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path
             os.environ.update(saved)
             shutil.rmtree(root, ignore_errors=True)
             _restore_handlers(handlers)
+
+
+def in_demo() -> bool:
+    """This process runs under --demo (demo_environment sets CAPIT_DEMO)."""
+    return os.environ.get("CAPIT_DEMO") == "1"
+
+
+def stand_in(platform: str) -> str:
+    """The platform a command named `platform` uses: under --demo, the sandbox for openrouter (it is
+    OpenRouter-compatible, and nothing may reach the real one); otherwise the name as given."""
+    if in_demo() and platform.strip().lower() == STANDS_IN_FOR:
+        return DEMO_PLATFORM
+    return platform
 
 
 # ---------------------------------------------------------------- ending cleanly, and after others

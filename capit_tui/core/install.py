@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from capit_tui.agents.base import Agent, Endpoint
 from capit_tui.core import lock
@@ -23,7 +23,7 @@ from capit_tui.core.backups import Backup, BackupError, BackupStore
 from capit_tui.core.changes import ApplyError, Plan, PlanError, StaleError, apply, plan_edits
 from capit_tui.core.fsutil import UnsafeFile
 from capit_tui.core.journal import Entry, FileNote, Journal, KeyNote, digest, iso
-from capit_tui.core.keys import Configured, default_name
+from capit_tui.core.keys import Configured, default_name, unique_name
 from capit_tui.core.ledger import Ledger, now_iso
 from capit_tui.core.model import Budget, IssuedKey
 from capit_tui.core.model_choice import ModelChoice
@@ -106,16 +106,19 @@ def placeholder_for(kind: str) -> str:
 
 
 def preview(c: Configured, agents: list[Agent], *, name: str | None = None, model: str | None = None,
-            today: date | None = None, ledger: Ledger | None = None) -> Preview:
+            today: date | None = None, ledger: Ledger | None = None, taken: Collection[str] = ()) -> Preview:
     """Plan all edits with a placeholder key, and find the capit keys the install would leave no agent
-    holding (`replaces`). Raises PlanError (nothing written) on a bad file."""
+    holding (`replaces`). Raises PlanError (nothing written) on a bad file.
+    Each agent's key name is made free of `taken` (the names on the platform) with a -2, -3 suffix."""
     p = c.open()  # opens no connection: the adapter only knows its endpoints until a request is made
     openai_base, anthropic_base = p.openai_base_url, p.anthropic_base_url
     placeholder = placeholder_for(c.config.kind)
     pv = Preview(c, openai_base, anthropic_base, model, [], [], {}, Plan([]), placeholder)
     edits: list[tuple[str, Any]] = []
+    used = set(taken)
     for a in agents:
-        pv.key_names[a.name] = key_name(a.name, name, today)
+        pv.key_names[a.name] = unique_name(key_name(a.name, name, today), used)
+        used.add(pv.key_names[a.name])
         if a.support != "file":
             pv.manual.append(a)
             continue
@@ -302,6 +305,8 @@ class _Run:
         files_ok = True
         try:
             put_files_back(entry, self.store, out)
+            if entry.backup is not None:  # `backups list` shows it as rolled back, not as an install
+                self.store.mark_rolled_back(entry.backup, now_iso())
         except (BackupError, OSError) as exc:
             files_ok = False
             out.files_left = [f.path for f in entry.files if file_state(f) == "new"]
@@ -464,6 +469,7 @@ class IssueRequest:
     agents: list[Agent]
     preview: Preview | None  # None when no agent is chosen: no file changes
     home: Path  # the agents' home, shown as ~
+    taken: set[str] = field(default_factory=set)  # the names on the platform: new keys' names avoid them
 
     @property
     def budget(self) -> Budget:

@@ -8,7 +8,7 @@ import asyncio
 import fnmatch
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -19,7 +19,7 @@ from capit_tui.core import settings as settings_mod
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.model import UNSET, CappedKey, IssuedKey
 from capit_tui.core.settings import PlatformConfig, Settings
-from capit_tui.core.text import has_control
+from capit_tui.core.text import clean_text, display_name, has_control
 from capit_tui.errors import CapitError
 
 if TYPE_CHECKING:
@@ -75,6 +75,23 @@ class Listing:
     keys: list[CappedKey]
     errors: dict[str, Exception]  # platform -> what went wrong there
     requests: int = 0
+    asked: list[str] = field(default_factory=list)  # the platforms asked, in order
+
+    @property
+    def failed_everywhere(self) -> bool:
+        """Every platform asked failed: no key list at all, which is not an empty account."""
+        return bool(self.errors) and all(name in self.errors for name in self.asked)
+
+    def reasons(self) -> dict[str, str]:
+        """Per failed platform, why, in one clean sentence or two that names the platform once."""
+        return {name: failure_reason(name, exc) for name, exc in self.errors.items()}
+
+
+def failure_reason(platform: str, exc: BaseException) -> str:
+    """A platform's error as said to a person: its message, which names the platform already
+    ("openrouter sent a reply ..."), or "<platform>: <message>" when it does not."""
+    text = clean_text(str(exc), 600).strip() or type(exc).__name__
+    return text if text.lower().startswith(platform.lower()) else f"{platform}: {text}"
 
 
 async def list_all_keys(platforms: list[Configured], **open_kwargs: Any) -> Listing:
@@ -104,7 +121,7 @@ async def list_keys_on(opened: list[Any]) -> Listing:
                                     "overloaded or sending endless pages.", platform=p.name), p.requests_sent - before
 
     results = await asyncio.gather(*(one(p) for p in opened))
-    listing = Listing([], {})
+    listing = Listing([], {}, asked=[p.name for p in opened])
     for p, (keys, err, n) in zip(opened, results, strict=True):
         listing.keys.extend(keys)
         listing.requests += n
@@ -134,6 +151,7 @@ def sort_key(k: CappedKey) -> tuple:
 
 
 HASH_PREFIX_MIN = 8
+BULK_MOST = 5  # more keys than this in one revoke needs --all (or the count typed back), even with --yes
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,13 @@ class Selection:
     keys: list[CappedKey]
     how: str  # "name" | "hash" | "glob"
     everything: bool = False  # the pattern matches every key (e.g. '*')
+
+    @property
+    def too_many(self) -> bool:
+        """Too wide for a plain yes: every key there is (more than one), or more than BULK_MOST keys.
+        A front end then asks for the count typed back, or an explicit --all."""
+        n = len(self.keys)
+        return n > BULK_MOST or (self.everything and n > 1)
 
 
 def select(keys: list[CappedKey], selector: str) -> Selection:
@@ -184,6 +209,44 @@ def default_name(agent: str | None = None, today: date | None = None) -> str:
     today = today or date.today()
     stamp = today.strftime("%Y%m%d")
     return f"capit-{agent}-{stamp}" if agent else f"capit-{stamp}"
+
+
+class NameTaken(ServiceError):
+    """A name typed for a new key is already a key's name on that platform (revoke-by-name would then
+    match both). The front end adds how to go ahead anyway (the CLI: --allow-duplicate)."""
+
+    def __init__(self, name: str, platform: str, clashes: list[CappedKey]):
+        first, shown = clashes[0], display_name(name, 60)
+        when = f", created {first.created_at:%Y-%m-%d}" if first.created_at else ""
+        super().__init__(f"A key named '{shown}' already exists on {platform} (id {first.id[:12]}{when})."
+                         if len(clashes) == 1 else
+                         f"{len(clashes)} keys named '{shown}' already exist on {platform}.")
+        self.name, self.platform, self.clashes = name, platform, clashes
+
+
+def taken_names(keys: Iterable[CappedKey], platform: str) -> set[str]:
+    """The names of the keys on `platform` (a new key there should not reuse one)."""
+    return {k.name for k in keys if k.platform == platform}
+
+
+def check_name_free(keys: Iterable[CappedKey], platform: str, name: str) -> None:
+    """The one rule for a name the user chose: refused (NameTaken) when a key on `platform` has it."""
+    clashes = [k for k in keys if k.platform == platform and k.name == name]
+    if clashes:
+        raise NameTaken(name, platform, clashes)
+
+
+def unique_name(base: str, taken: Collection[str]) -> str:
+    """A generated name made free: `base`, else `base-2`, `base-3`, ... (within the 100-character limit)."""
+    if base not in taken:
+        return base
+    n = 2
+    while True:
+        tail = f"-{n}"
+        name = base[: 100 - len(tail)] + tail
+        if name not in taken:
+            return name
+        n += 1
 
 
 # ---------------------------------------------------------------- what a platform can do

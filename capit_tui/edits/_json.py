@@ -236,10 +236,7 @@ class JSONDocument(Document):
                 self._commit(_splice(self._body, [(v.start, v.end, filled)]), expected)
                 return
             if not isinstance(member.value, _Object):
-                raise PathError(
-                    f"cannot set {dotted(path)} in {self.filename}: {dotted(path[: i + 1])} is "
-                    f"{describe(_to_py(member.value))}, not an object"
-                )
+                raise PathError(f"{dotted(path[: i + 1])} is {describe(_to_py(member.value))}, not an object")
             obj = member.value
 
     def _fill_null(self, obj: _Object, member: _Member, rest: tuple[str, ...], value: Scalar) -> str:

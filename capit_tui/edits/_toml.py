@@ -146,10 +146,7 @@ class TOMLDocument(Document):
                 return
             node = node[key]
             if not isinstance(node, dict):
-                raise PathError(
-                    f"cannot set {dotted(path)} in {self.filename}: "
-                    f"{dotted(path[: i + 1])} is {describe(node)}, not a table"
-                )
+                raise PathError(f"{dotted(path[: i + 1])} is {describe(node)}, not a table")
 
     def set(self, path, value) -> None:
         path = check_path(path)

@@ -359,10 +359,7 @@ class YAMLDocument(Document):
                 return
             node = node[key]
             if node is not None and not isinstance(node, dict):
-                raise PathError(
-                    f"cannot set {dotted(path)} in {self.filename}: "
-                    f"{dotted(path[: i + 1])} is {describe(node)}, not a mapping"
-                )
+                raise PathError(f"{dotted(path[: i + 1])} is {describe(node)}, not a mapping")
 
     def set(self, path, value) -> None:
         path = check_path(path)
@@ -396,7 +393,7 @@ class YAMLDocument(Document):
                 continue
             if isinstance(v, ScalarNode) and v.tag == _NULL:
                 return self._plan_fill_null(node, k, v, rest, value, path[: i + 1])
-            raise PathError(f"cannot set {dotted(path)} in {self.filename}: {dotted(path[: i + 1])} is not a mapping")
+            raise PathError(f"{dotted(path[: i + 1])} is not a mapping")
         raise AssertionError("unreachable")
 
     def _plan_insert(self, node: MappingNode, keys: tuple[str, ...], value) -> list[tuple[int, int, str]]:

@@ -124,13 +124,13 @@ def test_revoke_by_glob_asks_and_respects_no(sandbox):
     assert names(sandbox) == {"keep-me"}
 
 
-def test_revoke_star_asks_twice_and_names_the_count(sandbox):
+def test_revoke_star_asks_twice_and_wants_the_count_typed(sandbox):
     for n in ("a", "b", "c"):
         sandbox.add_key(n)
-    p = cli("keys", "revoke", "*", env=on(sandbox), input="y\nn\n")
-    assert p.returncode == 1 and "every one of your 3 keys" in p.stderr
-    assert names(sandbox) == {"a", "b", "c"}
     p = cli("keys", "revoke", "*", env=on(sandbox), input="y\ny\n")
+    assert p.returncode == 1 and "every one of your 3 keys" in p.stderr and "Type 3" in p.stderr
+    assert names(sandbox) == {"a", "b", "c"}
+    p = cli("keys", "revoke", "*", env=on(sandbox), input="y\n3\n")
     assert p.returncode == 0 and names(sandbox) == set()
 
 

@@ -4,6 +4,7 @@ ledger in line with the files, re-cap and new keys ask the platform what it can 
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,7 @@ from capit_tui.core import keys
 from capit_tui.core.backups import BackupStore
 from capit_tui.core.install import execute, preview
 from capit_tui.core.ledger import Ledger
-from capit_tui.core.model import UNSET
+from capit_tui.core.model import UNSET, CappedKey
 from capit_tui.core.restore import restore_apply, restore_preview
 from capit_tui.core.settings import PlatformConfig
 from capit_tui.platforms import adapter_class
@@ -116,3 +117,57 @@ def test_set_cap_refuses_a_reset_the_platform_lacks_before_sending(platform, san
     updated, sent = asyncio.run(go())
     assert updated.limit == Decimal("7.50") and updated.limit_reset == "weekly"
     assert sent == 0
+
+
+# ---------------------------------------------------------------- issue 10: names, wide selections, failed loads
+
+
+def _key(name: str, platform: str = "openrouter", ident: str = "") -> CappedKey:
+    return CappedKey(platform, ident or f"{abs(hash((name, platform))):016x}", name)
+
+
+def test_a_chosen_name_clashes_only_on_its_own_platform():
+    have = [_key("ci-bot"), _key("ci-bot", "aihubmix"), _key("other")]
+    with pytest.raises(keys.NameTaken, match="'ci-bot' already exists on openrouter"):
+        keys.check_name_free(have, "openrouter", "ci-bot")
+    keys.check_name_free(have, "openrouter", "ci-bot-2")
+    keys.check_name_free([_key("ci-bot", "aihubmix")], "openrouter", "ci-bot")
+    with pytest.raises(keys.NameTaken, match="2 keys named 'ci-bot'"):
+        keys.check_name_free([_key("ci-bot", ident="a" * 16), _key("ci-bot", ident="b" * 16)], "openrouter", "ci-bot")
+
+
+def test_a_generated_name_is_made_free_with_a_suffix():
+    assert keys.unique_name("capit-20261130", set()) == "capit-20261130"
+    assert keys.unique_name("capit-20261130", {"capit-20261130", "capit-20261130-2"}) == "capit-20261130-3"
+    long = "x" * 100
+    assert keys.unique_name(long, {long}) == "x" * 98 + "-2"
+
+
+def test_the_install_preview_gives_each_agent_a_free_name(platform):
+    stamp = "20261130"
+    taken = {f"capit-claude-{stamp}", "team-codex"}
+    agents = [agents_mod.get("claude"), agents_mod.get("codex")]
+    pv = preview(platform, agents, today=date(2026, 11, 30), taken=taken)
+    assert pv.key_names == {"claude": f"capit-claude-{stamp}-2", "codex": f"capit-codex-{stamp}"}
+    pv = preview(platform, agents, name="team", taken=taken)
+    assert pv.key_names == {"claude": "team-claude", "codex": "team-codex-2"}
+
+
+def test_too_many_keys_for_a_plain_yes():
+    some = [_key(f"k{i}") for i in range(7)]
+    assert not keys.select(some, "k[0-4]").too_many  # five
+    assert keys.select(some, "k[0-5]").too_many  # six
+    assert keys.select(some[:2], "*").too_many  # every key there is
+    assert not keys.select(some[:1], "*").too_many  # every key, but only one
+    assert not keys.select(some, "k1").too_many
+
+
+def test_a_listing_tells_failed_from_empty(sandbox, platform):
+    sandbox.inject_fault("* /api/v1/*", "401", times=0)
+    failed = asyncio.run(keys.list_all_keys([platform]))
+    assert failed.keys == [] and failed.failed_everywhere
+    (reason,) = failed.reasons().values()
+    assert reason.startswith("openrouter rejected") and not reason.startswith("openrouter: ")
+    sandbox.clear_faults()
+    empty = asyncio.run(keys.list_all_keys([platform]))
+    assert empty.keys == [] and not empty.failed_everywhere and empty.reasons() == {}

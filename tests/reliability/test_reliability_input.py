@@ -160,10 +160,10 @@ def test_cli_star_asks_twice_and_names_the_count(sb):
     # no: one question, nothing revoked
     code, _, err = run("keys", "revoke", "*", stdin="n\n")
     assert code == 1 and "Revoke 3 keys?" in err and "Really" not in err and "Nothing was revoked" in err
-    # yes, then no: two questions, the second names the count; nothing revoked
-    code, _, err = run("keys", "revoke", "*", stdin="y\nn\n")
+    # yes, then not the count: two questions, the second wants the count typed back; nothing revoked
+    code, _, err = run("keys", "revoke", "*", stdin="y\ny\n")
     assert code == 1 and "Revoke 3 keys?" in err
-    assert "'*' matches every one of your 3 keys. Really revoke all 3?" in err and "Nothing was revoked" in err
+    assert "'*' matches every one of your 3 keys. Type 3 to revoke all 3:" in err and "Nothing was revoked" in err
     # yes, then the input ends: a clear refusal, nothing revoked
     code, _, err = run("keys", "revoke", "*", stdin="y\n")
     assert "No answer was given" in plain_refusal(code, err.splitlines()[-1], codes=(1,))
@@ -177,8 +177,8 @@ def test_cli_star_asks_twice_and_names_the_count(sb):
         assert "No answer was given" in plain_refusal(code, err.splitlines()[-1], codes=(1,))
     assert set(sb.keys) == before
     assert sent(sb, "PATCH", "POST", "DELETE") == []
-    # yes twice: every key revoked
-    code, _, err = run("keys", "revoke", "*", stdin="y\ny\n")
+    # yes, then the count: every key revoked
+    code, _, err = run("keys", "revoke", "*", stdin="y\n3\n")
     assert code == 0, err
     assert sb.keys == {}
 

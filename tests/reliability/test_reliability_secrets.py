@@ -338,7 +338,7 @@ def test_in_process_cli_logs_and_exceptions(sb, isolated_home, tmp_path, monkeyp
     monkeypatch.setenv("CAPIT_OPENROUTER_MANAGEMENT_KEY", WRONG_KEY)
     run("wrong key", "keys", "list", code=1)
     monkeypatch.setenv("CAPIT_OPENROUTER_MANAGEMENT_KEY", MANAGEMENT_KEY)
-    run("revoke", "keys", "revoke", "*", "--yes")
+    run("revoke", "keys", "revoke", "*", "--yes", "--all")  # every key: --yes alone is refused
 
     assert {"InstallError", "AuthRejected", "CreateUncertain"} <= {where.split()[0] for where, _ in recorder.seen}
     check_captured(leaks, handler, log_file, recorder)

@@ -27,7 +27,17 @@ from capit_tui.agents import all_agents
 from capit_tui.agents.base import Agent
 from capit_tui.core.agent_status import agent_home
 from capit_tui.core.install import IssueRequest, key_name
-from capit_tui.core.keys import Configured, ServiceError, clean_name, default_name, reset_periods
+from capit_tui.core.keys import (
+    Configured,
+    NameTaken,
+    ServiceError,
+    check_name_free,
+    clean_name,
+    default_name,
+    reset_periods,
+    taken_names,
+    unique_name,
+)
 from capit_tui.core.money import MoneyError, parse_cap
 from capit_tui.core.redact import redact
 from capit_tui.core.text import tilde_text
@@ -208,6 +218,7 @@ class NewKeyScreen(Screen):
             reset.value = "never"
             reset.disabled = True
             self.say("reset-note", f"{self.configured().name} is a one-api gateway: its caps never reset.")
+        self.check_name()  # a name free on one platform may be taken on another
 
     def auto_name(self) -> str:
         agents = self.selected_agents()
@@ -243,8 +254,15 @@ class NewKeyScreen(Screen):
             self.say("name-hint", "")
             self.say("name-error", str(exc))
             return False
-        self.say("name-error", "")
         agents = self.selected_agents()
+        try:  # a name typed for one key must not be a key's name already (core.keys.check_name_free)
+            if base is not None and not agents:
+                check_name_free(self.app.spend.keys.values(), self.configured().name, base)
+        except NameTaken as exc:
+            self.say("name-hint", "")
+            self.say("name-error", f"{exc} Choose another name.")
+            return False
+        self.say("name-error", "")
         if agents:
             names = ", ".join(key_name(a.name, base, self.today) for a in agents)
             self.say("name-hint", f"key{'s' if len(agents) > 1 else ''}: {names}")
@@ -339,8 +357,9 @@ class NewKeyScreen(Screen):
         base = self.name_base()
         agents = self.selected_agents()
         c = self.configured()
-        request = IssueRequest(c, limit, reset, base, base or default_name(None, self.today), model, agents,
-                               None, agent_home(self.app.agent_env))
+        taken = taken_names(self.app.spend.keys.values(), c.name)  # generated names get a -2 suffix, not a clash
+        request = IssueRequest(c, limit, reset, base, base or unique_name(default_name(None, self.today), taken),
+                               model, agents, None, agent_home(self.app.agent_env), taken)
         if not agents:
             self.open_review(request)
             return
@@ -357,7 +376,7 @@ class NewKeyScreen(Screen):
         app = self.app
         try:
             pv = preview(request.platform, request.agents, name=request.name, model=request.model,
-                         today=app.today)
+                         today=app.today, taken=request.taken)
         except PlanError as exc:
             app.call_from_thread(self.preview_failed, str(exc))
             return
