@@ -107,6 +107,7 @@ class CapitApp(App[None]):
         self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
         self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
         self.refreshing = False
+        self.loaded_platforms: set[str] = set()  # platforms whose keys have loaded at least once
         self._opened: dict[str, Platform] = {}
         self._timer: Timer | None = None
         self._unsubscribe_warnings: Callable[[], None] | None = None
@@ -133,6 +134,7 @@ class CapitApp(App[None]):
             if name not in new or new[name] != old.get(name):
                 adapter = self._opened.pop(name)
                 self.run_worker(adapter.aclose(), group="close")
+        self.loaded_platforms &= {n for n in new if new[n] == old.get(n)}
         gone = [ident for ident in self.spend.keys if ident[0] not in new]
         for ident in gone:
             self.spend.forget(ident)
@@ -184,6 +186,7 @@ class CapitApp(App[None]):
         try:
             listing = await list_keys_on([self.platform(c.name) for c in self.platforms])
             errors = {name: str(exc) for name, exc in listing.errors.items()}
+            self.loaded_platforms.update(c.name for c in self.platforms if c.name not in errors)
             update = self.spend.apply(listing.keys, errors, self.clock())
         finally:
             self.refreshing = False

@@ -108,3 +108,27 @@ def test_no_keys_yet(snap_compare, isolated_home):
         assert snap_compare(make_app(s, isolated_home), terminal_size=(80, 24), run_before=_settled)
     finally:
         s.stop()
+
+
+LONG_SIZES = [(80, 24), (120, 36), (160, 45)]
+
+
+@pytest.mark.parametrize("size", LONG_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_keys_long_names(snap_compare, sb, isolated_home, size):
+    """Long names cut in the middle (the two capit-hermes keys stay told apart), whole amounts, agents as a
+    list that fits, and only the columns that fit the width."""
+    from long_names import with_long_names
+
+    ledger = with_long_names(sb, isolated_home / "data")
+    assert snap_compare(make_app(sb, isolated_home, ledger=ledger), terminal_size=size, run_before=_settled)
+
+
+def test_first_load_failed(snap_compare, isolated_home):
+    """A platform answering garbage on the first load: an error naming it and why, with r to retry; no
+    "No keys yet", no "0 keys"."""
+    s = sandbox()
+    try:
+        s.inject_fault("GET /api/v1/keys*", "notjson", times=0)
+        assert snap_compare(make_app(s, isolated_home), terminal_size=(80, 24), run_before=_settled)
+    finally:
+        s.stop()
