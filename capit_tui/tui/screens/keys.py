@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from capit_tui.core.keys import reset_periods
-from capit_tui.core.model import CappedKey, reset_label
+from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.spend_watch import Update
 from capit_tui.core.text import cell_width, display_name, fit_list, joined, middle_ellipsis, plural
@@ -25,6 +25,7 @@ from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_t
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
+
 
 def ident(key: CappedKey) -> str:
     return f"{key.platform}\x1f{key.id}"
