@@ -147,3 +147,95 @@ async def test_one_platform_failing_shows_the_others_keys_and_names_it(isolated_
     finally:
         good.stop()
         bad.stop()
+
+
+# ---------------------------------------------------------------- the other screens cut off at 80x24
+
+
+async def test_the_demo_header_is_whole_at_80_columns(isolated_home):
+    from capit_tui.tui.app import DEMO_SUBTITLE
+
+    sb = sandbox()
+    try:
+        app = make_app(sb, isolated_home, demo=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            header = app.screen.query_one("HeaderTitle")
+            assert DEMO_SUBTITLE in str(header.render())
+            assert cell_width(f"capit-tui — {DEMO_SUBTITLE}") <= header.region.width
+    finally:
+        sb.stop()
+
+
+async def test_the_agents_spend_is_whole_at_80_columns(isolated_home):
+    """`$0.03/$3.0`: a long capit key name pushed the spend past the edge; the name is cut in the middle."""
+    import test_tui_agents_backups as agents_world
+
+    sb = sandbox()
+    try:
+        w = agents_world.install(sb, isolated_home, names=("claude", "codex", "hermes"),
+                                 spend={"hermes": "0.03", "claude": "123.45"})
+        app = agents_world.app_for(sb, w)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await agents_world.open_mode(pilot, "2")
+            t = app.screen.query_one("#agents", DataTable)
+            total = sum(col.get_render_width(t) for col in t.columns.values())
+            assert total <= 80 - (1 if t.show_vertical_scrollbar else 0)
+            assert agents_world.cell(t, "hermes", "spend") == "$0.03/$5.00"
+            assert agents_world.cell(t, "claude", "spend") == "$123.45/$5.00"
+            names = {agents_world.cell(t, n, "capit") for n in ("claude", "codex", "hermes")}
+            assert len(names) == 3 and all(n.endswith("20261121") for n in names)
+    finally:
+        sb.stop()
+
+
+async def test_the_file_consent_box_is_whole_at_80_columns(isolated_home, monkeypatch):
+    """The add-platform box said `Keep it in ~/.config/capit-tui/credentials.toml (mode` and stopped: the path
+    is now in the text above it, which wraps."""
+    import keyring.core
+
+    from capit_tui.tui.modals.add_platform import AddPlatformScreen
+    from capit_tui.tui.widgets.checks import Check
+
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("CAPIT_CONFIG_DIR", str(isolated_home / ".config" / "a-rather-long-folder-for-its-settings"))
+    keyring.core._keyring_backend = None
+    sb = sandbox()
+    try:
+        app = make_app(sb, isolated_home)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await settle(pilot)
+            await pilot.press("a")
+            await settle(pilot)
+            assert isinstance(app.screen, AddPlatformScreen)
+            box = app.screen.query_one("#consent", Check)
+            assert box.display
+            label = str(box.render())
+            assert label.startswith("[ ]") and "Keep it in that file" in label
+            assert box.region.width >= cell_width(label) and box.region.right <= 80
+            where = str(app.screen.query_one("#storage-text").render())
+            assert "credentials.toml" in where and "0600" in where
+    finally:
+        sb.stop()
+        keyring.core._keyring_backend = None
+
+
+async def test_a_restore_says_1_file_not_1_files(isolated_home):
+    import test_tui_agents_backups as agents_world
+
+    sb = sandbox()
+    try:
+        w = agents_world.install(sb, isolated_home)
+        app = agents_world.app_for(sb, w)
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await agents_world.open_mode(pilot, "2")
+            assert app.screen.selected().name == "claude"
+            await pilot.press("u")
+            await pilot.pause()
+            await pilot.press("y")
+            await settle(pilot)
+            said = [n.message for n in app._notifications if n.title == "Restored"]
+            assert said and said[0].startswith("Restored 1 file from backup") and "(s)" not in said[0]
+    finally:
+        sb.stop()

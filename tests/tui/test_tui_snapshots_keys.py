@@ -132,3 +132,15 @@ def test_first_load_failed(snap_compare, isolated_home):
         assert snap_compare(make_app(s, isolated_home), terminal_size=(80, 24), run_before=_settled)
     finally:
         s.stop()
+
+
+def test_toasts_above_a_dialog(snap_compare, sb, isolated_home):
+    """At 80x24 a toast on a dialog sits at the top right, clear of its buttons."""
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("j", "d")
+        await pilot.pause()
+        pilot.app.notify("Disabled claude-code-team.")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=(80, 24), run_before=run)

@@ -147,7 +147,7 @@ class KeysScreen(TableNav, Screen):
         self.restore_cursor(current)
         self.update_status()
         self.show_state()
-        self.refresh_bindings()  # d/e/x depend on a row being selected
+        self.refresh_bindings()
 
     def failed_first(self) -> dict[str, str]:
         """The platforms whose keys never loaded this session, and why (the last error of each)."""
@@ -282,9 +282,22 @@ class KeysScreen(TableNav, Screen):
         return self.app.spend.keys.get((platform, key_id))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("revoke", "edit_cap", "toggle_key"):
-            return True if self.selected() is not None else None
-        return True
+        return True  # d/e/x with no key under the cursor say why (`key_or_why`), rather than nothing
+
+    def why_no_key(self, doing: str) -> str:
+        """Why there is no key to act on: a filter that matches none, no keys yet, or keys not loaded."""
+        if self.filter_text:
+            return f"No key matches '{self.filter_text}': nothing to {doing}. Esc clears the filter."
+        if self.failed_first() and not self.app.spend.keys:
+            return f"No keys are loaded: nothing to {doing}. r retries."
+        return f"There is no key yet: nothing to {doing}. n issues one."
+
+    def key_or_why(self, doing: str) -> CappedKey | None:
+        """The key under the cursor; with none, a toast says why and None."""
+        key = self.selected()
+        if key is None:
+            self.app.notify(self.why_no_key(doing), title="No key selected", severity="warning", markup=False)
+        return key
 
     @on(DataTable.RowSelected, "#keys")
     def open_details(self, event: DataTable.RowSelected) -> None:
@@ -295,7 +308,7 @@ class KeysScreen(TableNav, Screen):
             self.app.push_screen(KeyDetailScreen(key))
 
     def action_revoke(self) -> None:
-        key = self.selected()
+        key = self.key_or_why("revoke")
         if key is None:
             return
         from capit_tui.tui.modals.confirm import ConfirmScreen
@@ -318,7 +331,7 @@ class KeysScreen(TableNav, Screen):
                                            no="Keep", danger=True), done)
 
     def action_toggle_key(self) -> None:
-        key = self.selected()
+        key = self.key_or_why("disable or enable")
         if key is None:
             return
         from capit_tui.tui.modals.confirm import ConfirmScreen
@@ -336,7 +349,7 @@ class KeysScreen(TableNav, Screen):
         self.app.push_screen(ConfirmScreen(title, body, yes="Enable" if key.disabled else "Disable"), done)
 
     def action_edit_cap(self) -> None:
-        key = self.selected()
+        key = self.key_or_why("re-cap")
         if key is None:
             return
         from capit_tui.tui.modals.cap import CapScreen
