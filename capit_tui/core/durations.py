@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 _DURATION = re.compile(r"(\d{1,6})\s*(h|hours?|d|days?|w|weeks?)", re.IGNORECASE)
@@ -20,3 +20,17 @@ def parse_duration(text: str) -> timedelta:
     if not timedelta(0) < age <= LONGEST:
         raise ValueError(f"'{shown}' is out of range: give a duration from 1h to {LONGEST.days}d.")
     return age
+
+
+def age_text(then: datetime | None, now: datetime) -> str:
+    """How long ago `then` was, in one short unit: 'never', 'just now', '5m ago', '3h ago', '12d ago'
+    ('in the future' reads 'just now': a clock a little ahead is not news)."""
+    if then is None:
+        return "never"
+    seconds = int((now - then).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("d", 86_400), ("h", 3_600)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds // 60}m ago"

@@ -12,7 +12,7 @@ from capit_tui.errors import CapitError
 
 MAX_CAP = Decimal("100000")
 CENT = Decimal("0.01")
-_PLAIN = re.compile(r"^\$?\s*(\d+)(?:\.(\d*))?$", re.ASCII)
+_PLAIN = re.compile(r"^\$?\s*(?:(\d+)(?:\.(\d*))?|\.(\d+))$", re.ASCII)  # 5, 5., 5.5, .5
 _THOUSANDS = re.compile(r"^\$?\s*\d{1,3}(,\d{3})+(\.\d*)?$", re.ASCII)
 
 
@@ -26,7 +26,7 @@ class MoneyError(CapitError, ValueError):
 
 
 def parse_cap(text: str) -> Decimal:
-    """Parse a cap typed by a person: "5", "5.00", "$5", "$ 12.5".
+    """Parse a cap typed by a person: "5", "5.00", "$5", "$ 12.5", ".5" ($0.50), "5." ($5.00).
 
     Refuses empty input, signs, exponents, NaN/Infinity, more than two decimals, zero (an uncapped
     key is asked for explicitly, in the front end's own words) and amounts above $100,000.
@@ -45,7 +45,8 @@ def parse_cap(text: str) -> Decimal:
         raise MoneyError(
             f"The cap {shown} is not an amount in dollars: write it like 5, 5.00 or $5."
         )
-    whole, frac = m.group(1), m.group(2) or ""
+    whole = m.group(1) or "0"
+    frac = m.group(2) or m.group(3) or ""
     if len(frac) > 2:
         raise MoneyError(
             f"The cap {shown} has more than two decimals: caps are whole cents, such as 5.00 or 0.25."

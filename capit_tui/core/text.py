@@ -69,6 +69,59 @@ def display_name(name: str, width: int | None = None) -> str:
     return shown
 
 
+def cell_width(text: str) -> int:
+    """Terminal cells `text` takes: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _take(text: str, width: int, *, from_end: bool = False) -> str:
+    """The longest start (or end) of `text` that fits in `width` cells."""
+    out: list[str] = []
+    used = 0
+    for ch in reversed(text) if from_end else text:
+        w = cell_width(ch)
+        if used + w > width:
+            break
+        out.append(ch)
+        used += w
+    return "".join(reversed(out)) if from_end else "".join(out)
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """`text` in at most `width` cells, cut in the middle with '…' so that its start and its end both stay:
+    `capit-hermes-20261121` in 15 cells is `capit-h…0261121`, and two names that differ only at the end
+    stay told apart. Control characters are shown as '?' (as `display_name` does)."""
+    shown = display_name(text)
+    if cell_width(shown) <= width:
+        return shown
+    if width <= 1:
+        return "…"[:max(0, width)]
+    room = width - 1
+    tail = _take(shown, room - (room + 1) // 2, from_end=True)
+    head = _take(shown, room - cell_width(tail))
+    return f"{head}…{tail}"
+
+
+def fit_list(items: Sequence[str], width: int, noun: str = "item") -> str:
+    """Names in at most `width` cells, never a word cut short: `claude, codex`; else as many as fit and
+    a count of the rest, `claude +2`; else a count, `3 agents` (`noun`); one name alone is cut in the
+    middle. Empty for no items."""
+    names = [display_name(i) for i in items]
+    if not names:
+        return ""
+    whole = ", ".join(names)
+    if cell_width(whole) <= width:
+        return whole
+    if len(names) == 1:
+        return middle_ellipsis(names[0], width)
+    for shown in range(len(names) - 1, 0, -1):
+        text = f"{', '.join(names[:shown])} +{len(names) - shown}"
+        if cell_width(text) <= width:
+            return text
+    count = plural(len(names), noun)
+    return count if cell_width(count) <= width else middle_ellipsis(count, width)
+
+
 def display_url(url: str) -> str:
     """A base URL without its scheme, for narrow tables: https://openrouter.ai/api/v1 -> openrouter.ai/api/v1."""
     for scheme in ("https://", "http://"):

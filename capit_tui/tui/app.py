@@ -61,6 +61,8 @@ def _backups_screen() -> Screen:
     return BackupsScreen()
 
 
+# what the header says in --demo; short enough to be whole in an 80-column header
+DEMO_SUBTITLE = "DEMO on a sandbox: nothing of yours is touched"
 MODE_TITLES = {"keys": "Keys", "agents": "Agents", "platforms": "Platforms", "backups": "Backups"}
 
 
@@ -107,11 +109,12 @@ class CapitApp(App[None]):
         self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
         self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
         self.refreshing = False
+        self.loaded_platforms: set[str] = set()  # platforms whose keys have loaded at least once
         self._opened: dict[str, Platform] = {}
         self._timer: Timer | None = None
         self._unsubscribe_warnings: Callable[[], None] | None = None
         if demo:
-            self.sub_title = "DEMO: sandbox platform, nothing of yours is touched"
+            self.sub_title = DEMO_SUBTITLE
 
     # ------------------------------------------------------------ platforms
 
@@ -133,6 +136,7 @@ class CapitApp(App[None]):
             if name not in new or new[name] != old.get(name):
                 adapter = self._opened.pop(name)
                 self.run_worker(adapter.aclose(), group="close")
+        self.loaded_platforms &= {n for n in new if new[n] == old.get(n)}
         gone = [ident for ident in self.spend.keys if ident[0] not in new]
         for ident in gone:
             self.spend.forget(ident)
@@ -188,6 +192,7 @@ class CapitApp(App[None]):
         try:
             listing = await list_keys_on([self.platform(c.name) for c in self.platforms])
             errors = {name: str(exc) for name, exc in listing.errors.items()}
+            self.loaded_platforms.update(c.name for c in self.platforms if c.name not in errors)
             update = self.spend.apply(listing.keys, errors, self.clock())
         finally:
             self.refreshing = False
@@ -334,6 +339,39 @@ class CapitApp(App[None]):
         yield SystemCommand("New capped key", "Issue a key with a cap and install it into agents", self.action_new_key)
         yield SystemCommand("Refresh spend", "Fetch every key's spend now", self.action_refresh)
         yield SystemCommand("Help", "Every key binding", self.action_help)
+        yield from self.selection_commands(screen)
+
+    def selection_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Revoke, cap, disable/enable and restore from the palette: they act on what is selected on the
+        screen below the palette, or a toast says why they cannot."""
+        from capit_tui.tui.screens.agents import AgentsScreen
+        from capit_tui.tui.screens.backups import BackupsScreen
+        from capit_tui.tui.screens.keys import KeysScreen
+
+        def on_key(action: str, doing: str) -> Callable[[], None]:
+            def run() -> None:
+                if isinstance(screen, KeysScreen):
+                    getattr(screen, f"action_{action}")()  # with no key under the cursor, it says why
+                else:
+                    self.notify(f"Select a key on the Keys screen (1) first, then {doing} it.",
+                                title="No key selected", severity="warning", markup=False)
+            return run
+
+        def restore() -> None:
+            if isinstance(screen, BackupsScreen) and screen.selected() is not None:
+                screen.action_restore()
+            elif isinstance(screen, AgentsScreen) and screen.selected() is not None:
+                screen.action_restore()  # an agent with no backup: it says so
+            else:
+                self.notify("Select an agent (2 Agents) or a backup (4 Backups) first, then restore it.",
+                            title="Nothing selected to restore", severity="warning", markup=False)
+
+        yield SystemCommand("Revoke key", "Delete the selected key on its platform (asks first)",
+                            on_key("revoke", "revoke"))
+        yield SystemCommand("Change cap", "A new cap or reset for the selected key", on_key("edit_cap", "re-cap"))
+        yield SystemCommand("Disable or enable key", "Refuse or allow the selected key's agents (the key is kept)",
+                            on_key("toggle_key", "disable or enable"))
+        yield SystemCommand("Restore old config", "Put back an agent's files from a backup (the diff first)", restore)
 
     def now(self) -> datetime:
         return self.clock()

@@ -45,7 +45,8 @@ GROUPS: list[tuple[str, list[type]]] = [
 """The screens after "Everywhere" (the app's own bindings), in the order the help shows them."""
 
 FOLLOWS = {"new_key.no_new": "app.new_key", "result.no_new": "app.new_key", "onboarding.no_new": "app.new_key",
-           "onboarding.no_refresh": "app.refresh"}
+           "onboarding.no_refresh": "app.refresh",
+           "new_key.quit": "app.quit"}  # the form asks before quitting, on whatever key quits
 """Bindings that only keep an app key quiet on one screen: they move with that key, and are not remapped alone."""
 
 WHAT = {

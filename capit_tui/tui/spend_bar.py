@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -57,9 +58,10 @@ def percent_text(key: CappedKey) -> Text:
     return Text(shown, style=STYLE[level(pct)])
 
 
-def status_text(key: CappedKey) -> Text:
-    s = key.status
-    return Text(s, style={"active": "green", "capped": "bold red", "disabled": "dim"}.get(s, ""))
+def status_text(key: CappedKey, now: datetime | None = None) -> Text:
+    """The key's status word as of `now` (the app's clock, so a snapshot never ages), styled."""
+    s = key.status_at(now)
+    return Text(s, style={"active": "green", "capped": "bold red", "disabled": "dim", "expired": "red"}.get(s, ""))
 
 
 def spend_text(st: AgentStatus, keys: dict[tuple[str, str], CappedKey], *, short: bool = False) -> Text:

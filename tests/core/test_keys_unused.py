@@ -99,3 +99,17 @@ def test_parse_duration(text, age):
 def test_parse_duration_refuses(bad):
     with pytest.raises(ValueError, match="duration|out of range"):
         parse_duration(bad)
+
+
+def test_age_text_says_how_long_ago_in_one_unit():
+    from datetime import datetime, timedelta, timezone
+
+    from capit_tui.core.durations import age_text
+
+    now = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+    assert age_text(None, now) == "never"
+    assert age_text(now - timedelta(seconds=59), now) == "just now"
+    assert age_text(now + timedelta(minutes=2), now) == "just now"  # a clock a little ahead
+    assert age_text(now - timedelta(minutes=5, seconds=30), now) == "5m ago"
+    assert age_text(now - timedelta(hours=3, minutes=59), now) == "3h ago"
+    assert age_text(now - timedelta(days=12, hours=23), now) == "12d ago"

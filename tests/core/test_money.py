@@ -9,7 +9,8 @@ from capit_tui.core.money import MoneyError, format_usd, parse_cap, percent, to_
 
 @pytest.mark.parametrize("text,expected", [
     ("5", "5.00"), ("5.00", "5.00"), ("$5", "5.00"), (" $ 12.5 ", "12.50"), ("0.25", "0.25"),
-    ("5.", "5.00"), ("1,000", "1000.00"), ("$1,234.56", "1234.56"), ("100000", "100000.00"),
+    ("5.", "5.00"), (".5", "0.50"), ("$.25", "0.25"), ("$ .5", "0.50"), ("0.5", "0.50"),
+    ("1,000", "1000.00"), ("$1,234.56", "1234.56"), ("100000", "100000.00"),
 ])
 def test_parse_cap_accepts(text, expected):
     assert parse_cap(text) == Decimal(expected)
@@ -22,7 +23,8 @@ def test_parse_cap_accepts(text, expected):
     ("1e9", "not an amount"), ("NaN", "not an amount"), ("inf", "not an amount"),
     ("Infinity", "not an amount"), ("100000.01", "ceiling"), ("999999999", "ceiling"),
     ("5 dollars", "not an amount"), ("٥", "not an amount"), ("1,00", "not an amount"),
-    ("5\x1b[31m", "not an amount"),
+    ("5\x1b[31m", "not an amount"), (".", "not an amount"), ("$.", "not an amount"), ("..5", "not an amount"),
+    (".005", "two decimals"), (".0", "$0"),
 ])
 def test_parse_cap_refuses_with_a_sentence(text, fragment):
     with pytest.raises(MoneyError) as err:
@@ -65,3 +67,28 @@ def test_json_numbers_and_percent():
     assert percent(Decimal("4"), Decimal("5")) == Decimal("80.0")
     assert percent(Decimal("1"), None) is None
     assert percent(Decimal("1"), Decimal("3")) == Decimal("33.3")
+
+
+def test_the_cli_takes_a_cap_written_as_dot_5(tmp_path):
+    """`.5` is $0.50 on the command line too (the CLI and the TUI share parse_cap), as `5.` is $5.00."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from capit_tui.sandbox import Sandbox
+
+    with Sandbox(seed_keys=0) as sb:
+        env = dict(os.environ, CAPIT_OPENROUTER_BASE_URL=sb.base_url,
+                   CAPIT_OPENROUTER_MANAGEMENT_KEY=sb.management_key)
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "capit_tui", *args], capture_output=True, text=True,
+                                  env=env, timeout=60, stdin=subprocess.DEVNULL)
+
+        for cap, name in ((".5", "half"), ("5.", "five")):
+            p = cli("openrouter", cap, "--name", name, "--reset", "never")
+            assert p.returncode == 0, p.stderr
+        listed = {k["name"]: k for k in json.loads(cli("keys", "list", "--json").stdout)}
+        assert listed["half"]["limit"] == 0.5
+        assert listed["five"]["limit"] == 5

@@ -125,8 +125,8 @@ async def test_issue_into_claude_and_codex(sb, isolated_home):
         await settle(pilot)
         assert isinstance(app.screen, ResultScreen)
         text = shown(app)
-        assert "$5.00 openrouter key installed into claude" in text
-        assert "$5.00 openrouter key installed into codex" in text
+        assert "$5.00 monthly openrouter key installed into claude" in text  # the cap with its reset
+        assert "$5.00 monthly openrouter key installed into codex" in text
 
         new = set(sb.keys) - before
         assert len(new) == 2
@@ -583,6 +583,22 @@ def test_snapshot_install_error(snap_compare, snap_app, isolated_home, size):
         await pilot.press("y")
         await settle(pilot)
         assert pilot.app.screen.state == "error"
+        await _quiet(pilot)
+
+    assert snap_compare(snap_app(), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=size_id)
+def test_snapshot_review_long_lines(snap_compare, snap_app, isolated_home, size):
+    """Claude's settings on one line: its whole `env` object wraps onto rows marked ↪, nothing clipped."""
+    (isolated_home / ".claude" / "settings.json").write_text(
+        '{"env": {"DISABLE_TELEMETRY": "1", "HTTPS_PROXY": "https://proxy.internal.example.com:8443", '
+        '"NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/corp-root-ca.pem"}, "model": "opus"}')
+
+    async def run(pilot):
+        await _form(pilot)
+        await review(pilot)
+        assert isinstance(pilot.app.screen, ReviewScreen)
         await _quiet(pilot)
 
     assert snap_compare(snap_app(), terminal_size=size, run_before=run)

@@ -118,11 +118,23 @@ async def test_keys_table_marks_a_key_no_agent_holds_any_more(sb, isolated_home)
     first = install(sb, isolated_home, "claude", "first")
     second = install(sb, isolated_home, "claude", "second")
     app = make_app(sb, isolated_home)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:  # narrow: the mark alone, still in yellow
+        await settle(pilot)
+        mark = app.screen.query_one("#keys", DataTable).get_cell(f"openrouter\x1f{first}", "agents")
+        assert mark.plain == "none" and "yellow" in str(mark.style)
+    app = make_app(sb, isolated_home)
+    async with app.run_test(size=(160, 45)) as pilot:
         await settle(pilot)
         t = app.screen.query_one("#keys", DataTable)
         mark = t.get_cell(f"openrouter\x1f{first}", "agents")
         assert mark.plain == "none (was claude)" and "yellow" in str(mark.style)
+        t.move_cursor(row=t.get_row_index(f"openrouter\x1f{first}"))
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = " ".join(str(w.content) for w in app.screen.query(Static))
+        assert "No agent holds it any more" in shown
+        await pilot.press("escape")
+        await settle(pilot)
         assert t.get_cell(f"openrouter\x1f{second}", "agents").plain == "claude"
         seeded = next(k for (_, k) in app.spend.keys if k not in (first, second))
         assert t.get_cell(f"openrouter\x1f{seeded}", "agents").plain == "-"  # never installed: no mark

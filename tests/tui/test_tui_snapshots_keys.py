@@ -108,3 +108,51 @@ def test_no_keys_yet(snap_compare, isolated_home):
         assert snap_compare(make_app(s, isolated_home), terminal_size=(80, 24), run_before=_settled)
     finally:
         s.stop()
+
+
+LONG_SIZES = [(80, 24), (120, 36), (160, 45)]
+
+
+@pytest.mark.parametrize("size", LONG_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_keys_long_names(snap_compare, sb, isolated_home, size):
+    """Long names cut in the middle (the two capit-hermes keys stay told apart), whole amounts, agents as a
+    list that fits, and only the columns that fit the width."""
+    from long_names import with_long_names
+
+    ledger = with_long_names(sb, isolated_home / "data")
+    assert snap_compare(make_app(sb, isolated_home, ledger=ledger), terminal_size=size, run_before=_settled)
+
+
+def test_first_load_failed(snap_compare, isolated_home):
+    """A platform answering garbage on the first load: an error naming it and why, with r to retry; no
+    "No keys yet", no "0 keys"."""
+    s = sandbox()
+    try:
+        s.inject_fault("GET /api/v1/keys*", "notjson", times=0)
+        assert snap_compare(make_app(s, isolated_home), terminal_size=(80, 24), run_before=_settled)
+    finally:
+        s.stop()
+
+
+def test_toasts_above_a_dialog(snap_compare, sb, isolated_home):
+    """At 80x24 a toast on a dialog sits at the top right, clear of its buttons."""
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("j", "d")
+        await pilot.pause()
+        pilot.app.notify("Disabled claude-code-team.")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=(80, 24), run_before=run)
+
+
+def test_keys_expired_and_last_used(snap_compare, sb, isolated_home):
+    """An expired key is listed, its status 'expired' (issue 15), and the Last used column shows how long ago
+    each key was used ('never' for one never used), where the width allows."""
+    from datetime import timedelta
+
+    from tui_support import NOW
+
+    sb.add_key("trial-expired-last-week", limit=5, reset="monthly", spend="1.25", expires_at=NOW - timedelta(days=7))
+    sb.add_key("zz-never-used", limit=2, reset="daily")
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=(160, 45), run_before=_settled)

@@ -27,6 +27,7 @@ class KeyDetailScreen(ModalScreen[None]):
     KeyDetailScreen #name { text-style: bold; }
     KeyDetailScreen Sparkline { height: 2; margin: 0 0 1 0; }
     KeyDetailScreen .head { color: $text-muted; margin-top: 1; }
+    KeyDetailScreen .warn { color: $warning; }
     """
     BINDINGS = [Binding("escape,enter,q", "close", "Close", id="key_detail.close")]
 
@@ -68,6 +69,9 @@ class KeyDetailScreen(ModalScreen[None]):
                     files = ", ".join(i.files) or "no file"
                     state = " (revoked)" if i.revoked else ""
                     yield Static(f"{i.agent}{state}: {files}  (backup {i.backup_id or '-'}, {i.time})", markup=False)
+                if not app.holders(k) and not k.disabled:
+                    yield Static("No agent holds it any more, and it can still spend: d on Keys revokes it.",
+                                 markup=False, classes="warn")
             else:
                 yield Static("No agent installed by capit-tui holds this key.", markup=False)
 

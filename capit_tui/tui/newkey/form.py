@@ -42,6 +42,7 @@ from capit_tui.core.money import MoneyError, parse_cap
 from capit_tui.core.redact import redact
 from capit_tui.core.text import tilde_text
 from capit_tui.tui.typed_app import capit_app
+from capit_tui.tui.widgets.checks import Check, CheckList
 
 RESETS = [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("never (lifetime total)", "never")]
 NO_RESET = [("never (this platform's caps never reset)", "never")]
@@ -80,6 +81,8 @@ class NewKeyScreen(Screen):
         Binding("escape", "cancel", "Cancel", id="new_key.cancel"),
         # `n` is the app's "new key": inside the form it must not open a second form.
         Binding("n", "ignore", show=False, id="new_key.no_new"),
+        # `q` (in the agent list, the selects, the buttons: not in a text box) asks before dropping the form
+        Binding("q", "ask_quit", show=False, id="new_key.quit"),
     ]
 
     app = capit_app()
@@ -151,7 +154,7 @@ class NewKeyScreen(Screen):
                     yield Static("", id="cap-error", classes="error", markup=False)
                     with Horizontal(classes="row"):
                         yield Label("", classes="label")
-                        yield Checkbox(NO_CAP_LABEL, id="no-cap", compact=True)
+                        yield Check(NO_CAP_LABEL, id="no-cap", compact=True)
                     with Horizontal(classes="row"):
                         yield Label("Resets", classes="label")
                         yield Select(RESETS, value="monthly", allow_blank=False, id="reset", compact=True)
@@ -163,7 +166,7 @@ class NewKeyScreen(Screen):
                     yield Static("", id="model-error", classes="error", markup=False)
                 with Vertical(id="agents-pane"):
                     yield Label("Install into (space checks; none: the key is shown once)", id="agents-label")
-                    yield SelectionList[str](*(Selection(agent_prompt(a, s), a.name, c) for a, s, c in rows),
+                    yield CheckList[str](*(Selection(agent_prompt(a, s), a.name, c) for a, s, c in rows),
                                              id="agents", compact=True)
                     yield Static("", id="agent-note", classes="hint", markup=False)
             yield Static("", id="plan-error", markup=False)
@@ -417,6 +420,19 @@ class NewKeyScreen(Screen):
 
     def action_ignore(self) -> None:
         pass
+
+    def action_ask_quit(self) -> None:
+        """Quit only once asked: a `q` meant for the form must not drop it (and the app) unseen."""
+        from capit_tui.tui.modals.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.workers.cancel_group(self, "preview")
+                self.app.exit()
+
+        self.app.push_screen(ConfirmScreen("Quit capit-tui?", ["This new key is not issued yet: quitting drops the "
+                                                               "form, and nothing is issued or written."],
+                                           yes="Quit", no="Stay"), answered)
 
 
 __all__ = ["NewKeyScreen"]

@@ -1,8 +1,8 @@
 """What was done after a new key's review: per agent, the key and the files written, and the backup.
 
 A key that no file edit can install (a manual agent, or no agent chosen) is shown here once, in a
-SecretCard: masked until `v`, copied with `c` (OSC 52). Closing drops the secret and returns to the Keys
-screen.
+SecretCard: masked until `v`, copied with `c` (OSC 52). Closing drops the secret and returns to the screen
+the new key was asked from (Keys after `n`, Agents after `i`).
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ class Done:
 
     @staticmethod
     def amount(o: IssueRequest) -> str:
-        return format_usd(o.limit) if o.limit is not None else "uncapped"
+        """The cap with its reset: `$3.00 monthly`, `$3.00 lifetime` (never resets), `uncapped`."""
+        if o.limit is None:
+            return "uncapped"
+        return f"{format_usd(o.limit)} {o.reset or 'lifetime'}"
 
     @classmethod
     def single(cls, o: IssueRequest, issued: IssuedKey) -> Done:
@@ -281,7 +284,8 @@ class ResultScreen(Screen):
               "if you cannot store it.")], yes="Close", no="Back"), answered)
 
     def close(self) -> None:
-        """Drop every secret, then go back to the Keys screen and refresh the spend."""
+        """Drop every secret, then go back to the screen of the mode the flow began in (Keys after `n`,
+        Agents after `i`) and refresh the spend."""
         for c in self.cards:
             c.forget()
         self.cards = []
@@ -290,8 +294,6 @@ class ResultScreen(Screen):
         async def home() -> None:
             while len(app.screen_stack) > 1:
                 await app.pop_screen()
-            if app.current_mode != "keys":
-                await app.switch_mode("keys")
             app.refresh_spend()
 
         app.call_later(home)

@@ -25,7 +25,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from capit_tui.core.agent_status import AgentStatus, agent_home, agent_statuses
 from capit_tui.core.restore import RestorePreview
 from capit_tui.core.spend_watch import Update
-from capit_tui.core.text import display_name, tilde
+from capit_tui.core.text import cell_width, display_name, middle_ellipsis, tilde
 from capit_tui.tui.modals.agent_detail import AgentDetailScreen
 from capit_tui.tui.spend_bar import spend_text
 from capit_tui.tui.table_nav import TableNav, nav_bindings
@@ -60,6 +60,7 @@ class AgentsScreen(TableNav, Screen):
         self.wide: bool | None = None
         self.statuses: dict[str, AgentStatus] = {}
         self.has_backup: dict[str, bool] = {}
+        self.capit_width: int | None = None  # the capit key column: what the others leave (None: whole)
         self._home: Path | None = None
 
     def compose(self) -> ComposeResult:
@@ -114,7 +115,8 @@ class AgentsScreen(TableNav, Screen):
             key = Text("unknown" if st.key_unknown else "-", style="dim")
         else:
             key = st.key.masked
-        capit = Text(display_name(st.capit.key_name, 32 if wide else 24)) if st.capit else Text("-", style="dim")
+        name_width = min(self.capit_width or 32, 32)
+        capit = Text(middle_ellipsis(st.capit.key_name, name_width)) if st.capit else Text("-", style="dim")
         files = [tilde(f, home) for f in st.files]
         files_text = (files[0] + (f" +{len(files) - 1}" if len(files) > 1 else "")) if files else "-"
         flag = bool(st.warnings) and not wide  # narrow: a ⚠ after the name; the status line says why
@@ -144,6 +146,8 @@ class AgentsScreen(TableNav, Screen):
         columns = WIDE_COLUMNS if wide else NARROW_COLUMNS
         with app.batch_update():
             self.clear_for(wide, columns)
+            self.capit_width = None
+            self.capit_width = self.room_for_capit([self.cells(st) for st in self.statuses.values()], columns)
             for st in self.statuses.values():
                 cells = self.cells(st)
                 table.add_row(*(cells[c] for c, _ in columns), key=st.name)
@@ -151,6 +155,17 @@ class AgentsScreen(TableNav, Screen):
             table.move_cursor(row=table.get_row_index(current), animate=False)
         self.update_status()
         self.refresh_bindings()
+
+    def room_for_capit(self, rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> int:
+        """The width the capit key names may take: what the other columns leave (they are never cut, so
+        that a spend such as `$0.03/$3.00` is whole), between 12 and 32 cells; names are cut in the middle."""
+        def widest(c: str, label: str) -> int:
+            return max([cell_width(label)] + [cell_width(getattr(r[c], "plain", str(r[c]))) for r in rows])
+
+        others = sum(widest(c, label) + 2 for c, label in columns if c != "capit")
+        height = self.table.size.height
+        scrollbar = 1 if not height or len(rows) + 1 > height else 0  # rows and the header: more than fit
+        return max(12, min(32, (self.size.width or 80) - scrollbar - others - 2))
 
     def on_spend(self, update: Update) -> None:
         """A spend refresh: update the spend cells in place (a new key may mean a new install: rescan)."""

@@ -19,6 +19,7 @@ from capit_tui.core import platform_setup as setup
 from capit_tui.core.platform_setup import SetupError
 from capit_tui.core.settings import PlatformConfig, Settings
 from capit_tui.core.text import tilde
+from capit_tui.tui.widgets.checks import Check
 
 CUSTOM = "__custom__"  # the choice "a new gateway" in a list of platforms
 KIND_OPTIONS = [("one-api / new-api gateway", "oneapi"), ("OpenRouter-compatible", "openrouter")]
@@ -125,7 +126,7 @@ class StorageChoice(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="storage-text", markup=False)
-        yield Checkbox("", id="consent", compact=True)
+        yield Check("", id="consent", compact=True)
 
     def on_mount(self) -> None:
         self.describe()
@@ -137,16 +138,18 @@ class StorageChoice(Vertical):
         keyring = self.storage.keyring and not self.refused
         self.set_class(keyring, "-keyring")
         env = vault.env_var(platform) if platform else "CAPIT_<PLATFORM>_MANAGEMENT_KEY"
+        path = tilde(self.storage.file)  # named in the text, which wraps: the box's own label stays short
         if keyring:
             backend = self.storage.detail.split("keyring.backends.")[-1]
             text = f"The key will be kept in the system keyring ({backend})."
         elif self.refused:
-            text = f"{self.refused} Or keep it in a file only you can read:"
+            text = f"{self.refused} Or keep it in {path}, a file only you can read (mode 0600):"
         else:
-            text = (f"There is no system keyring here ({self.storage.detail}). capit-tui can keep the key in a "
-                    f"file only you can read, or you can set {env} in your environment instead.")
+            text = (f"There is no system keyring here ({self.storage.detail}). capit-tui can keep the key in "
+                    f"{path}, a file only you can read (mode 0600), or you can set {env} in your environment "
+                    "instead.")
         self.query_one("#storage-text", Static).update(text)
-        self.query_one("#consent", Checkbox).label = f"Keep it in {tilde(self.storage.file)} (mode 0600)"
+        self.query_one("#consent", Checkbox).label = "Keep it in that file"
 
     @on(Checkbox.Changed, "#consent")
     def _consent_changed(self, event: Checkbox.Changed) -> None:
