@@ -150,7 +150,7 @@ def _signals_interrupt() -> Iterator[list[bool]]:
 
 def _run(args: list[str]) -> int:
     from capit_tui.cli.common import demo_stand_in
-    from capit_tui.cli.parser import VERBS, issue_parser, main_parser
+    from capit_tui.cli.parser import VERBS, issue_parser, main_parser, parse_intermixed
 
     first = args[0]
     if first == "sandbox" and len(args) > 1 and args[1] not in ("serve", "-h", "--help"):
@@ -165,14 +165,14 @@ def _run(args: list[str]) -> int:
     if first.startswith("-"):  # options before the platform: an issue, or a mistake main_parser names
         ns: argparse.Namespace | None = None
         try:
-            ns = issue_parser().parse_intermixed_args(args)
+            ns = parse_intermixed(issue_parser(), args)
         except UsageError:
             pass
         if ns is None or ns.platform in VERBS:
             main_parser().parse_args(args)  # reports the unknown option
             raise UsageError(f"unknown option {first}")
     else:
-        ns = issue_parser().parse_intermixed_args(args)  # options may come before the cap
+        ns = parse_intermixed(issue_parser(), args)  # options may come before the cap
     from capit_tui.cli.issue import cmd_issue
 
     demo_stand_in(ns, "platform")

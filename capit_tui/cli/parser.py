@@ -110,3 +110,20 @@ def main_parser() -> argparse.ArgumentParser:
     ss.add_argument("--latency-ms", type=float, default=0)
     ss.add_argument("--traffic", action="store_true", help="spend a little on some keys every few seconds")
     return p
+
+
+def parse_intermixed(parser: argparse.ArgumentParser, args: list[str]) -> argparse.Namespace:
+    """`parser.parse_intermixed_args(args)` with Ctrl-C and SIGTERM held until it returns. argparse's
+    intermixed parsing swaps attributes on its actions and puts them back in a `finally`; a signal landing
+    in between surfaced as "'_StoreAction' object has no attribute 'save_nargs'" instead of an interrupt.
+    Held, the signal is delivered (as KeyboardInterrupt) right after; parsing takes microseconds."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks (and no SIGTERM handler of ours)
+        return parser.parse_intermixed_args(args)
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        return parser.parse_intermixed_args(args)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

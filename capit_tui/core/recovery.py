@@ -270,6 +270,8 @@ async def settle(entry: Entry, *, journal: Journal, store: BackupStore, ledger: 
         try:
             if not finish:
                 put_files_back(entry, store, out)
+                if entry.kind == "install" and entry.backup is not None:  # `backups list`: rolled back
+                    store.mark_rolled_back(entry.backup, now_iso())
         except (BackupError, OSError) as exc:
             return False, (f"{_Cap(entry.describe())} did not finish, and putting its files back failed ({exc}); "
                            "capit-tui will try again at the next start.")

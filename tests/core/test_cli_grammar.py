@@ -62,3 +62,35 @@ def test_usage_mistakes_exit_2_before_anything_is_asked(sandbox, args):
     p = cli(*args, env=on(sandbox))
     assert p.returncode == 2, p.stderr
     assert json.loads(cli("keys", "list", "--json", env=on(sandbox)).stdout) == []
+
+
+def test_a_ctrl_c_during_intermixed_parsing_waits_until_it_is_done():
+    """argparse's intermixed parsing swaps attributes on its actions and restores them in a `finally`; a
+    Ctrl-C landing in between surfaced as AttributeError ('save_nargs'). Held until parsing returns, it
+    arrives as KeyboardInterrupt after a whole parse."""
+    import argparse
+    import os
+    import signal
+
+    from capit_tui.cli.parser import parse_intermixed
+
+    seen: list[str] = []
+
+    def interrupted_here(value: str) -> str:  # a type conversion: runs in the middle of the parse
+        os.kill(os.getpid(), signal.SIGINT)
+        seen.append(value)
+        return value
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("platform", type=interrupted_here)
+    parser.add_argument("cap")
+    parser.add_argument("--name")
+    with pytest.raises(KeyboardInterrupt):  # not AttributeError: the interrupt came once parsing was over
+        parse_intermixed(parser, ["--name", "x", "openrouter", "5"])
+    assert seen == ["openrouter"]
+    assert [a.nargs for a in parser._actions if not a.option_strings] == [None, None]  # put back whole
+    seen.clear()
+    parser.set_defaults()
+    parser._actions[-3].type = str  # the platform, no longer interrupting: the same parser parses again
+    ns = parse_intermixed(parser, ["--name", "x", "openrouter", "5"])
+    assert (ns.platform, ns.cap, ns.name) == ("openrouter", "5", "x")

@@ -266,6 +266,10 @@ def check_fresh_run(server: Server, home: Path, ref: Reference, before: dict[str
     contents = {str(f.path): newest.content(f) for f in newest.files}
     for name, rel in FILES.items():
         assert contents[str(home / rel)] == repaired[name]  # the fresh run backed up the repaired state
+    a_masked = mask(driver.secret_for("A", "crash-claude"))
+    for b in backups:  # the killed install's backup: marked rolled back when its files were put back
+        if b.meta.get("keys", {}).get("claude", {}).get("masked") == a_masked:
+            assert bool(b.meta.get("rolled_back")) == (not complete), (b.id, complete)
     ledger = json.loads((home / ".local" / "share" / "capit-tui" / "ledger.json").read_text())
     assert {i["key_name"] for i in ledger["installs"]} >= {"crash-claude", "crash-codex", "crash-opencode"}
 
