@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable
-from tui_support import TODAY, configured, fixed_clock, make_app, no_blink, sandbox, settle
+from tui_support import TODAY, configured, fixed_clock, make_app, no_blink, settle
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.agent_status import agent_statuses
@@ -76,13 +76,6 @@ class World:
     @property
     def codex(self) -> Path:
         return self.home / ".codex" / "config.toml"
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from long_names import with_long_names
 from textual.widgets import DataTable, Static
-from tui_support import TODAY, configured, fixed_clock, make_app, no_blink, sandbox, settle
+from tui_support import TODAY, configured, fixed_clock, make_app, sandbox, settle
 
 from capit_tui.core.settings import Settings
 from capit_tui.core.text import cell_width
@@ -16,11 +16,6 @@ from capit_tui.tui.keys_columns import COLUMNS, PAD, SCROLLBAR, Column, fit_colu
 SIZES = [(80, 24), (120, 36), (160, 45)]
 TYPICAL = {"name": 49, "platform": 10, "cap": 12, "spent": 7, "bar": 10, "pct": 4, "today": 7, "month": 7,
            "status": 8, "agents": 22, "created": 10}
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 @pytest.mark.parametrize("total", range(60, 221, 7))

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from textual.widgets import SelectionList
-from tui_support import TODAY, fixed_clock, make_app, no_blink, sandbox, settle
+from tui_support import TODAY, fixed_clock, make_app, settle
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.keys import Configured
@@ -27,18 +27,6 @@ from capit_tui.tui.newkey.review import ReviewScreen
 
 STAMP = TODAY.strftime("%Y%m%d")
 SIZES = [(80, 24), (160, 45)]
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 def env(home: Path) -> dict[str, str]:

@@ -6,24 +6,11 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-import pytest
 from rich.console import Console
 from textual.widgets import Static
-from tui_support import NOW, make_app, no_blink, sandbox, settle
+from tui_support import NOW, make_app, settle
 
 from capit_tui.tui.modals.key_detail import KeyDetailScreen
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 def shown(screen: KeyDetailScreen) -> str:

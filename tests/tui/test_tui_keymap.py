@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from rich.console import Console
 from textual.widgets import Static
-from tui_support import TODAY, configured, fixed_clock, no_blink, sandbox, settle
+from tui_support import TODAY, configured, fixed_clock, settle
 
 from capit_tui.core import settings
 from capit_tui.tui.modals.confirm import ConfirmScreen
 from capit_tui.tui.modals.help import HelpScreen
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 def app_with(sb, home, toml: str):

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from textual.widgets import DataTable, Input
-from tui_support import make_app, no_blink, sandbox, settle
+from tui_support import make_app, settle
 
 from capit_tui.tui.modals.confirm import ConfirmScreen
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 def table(app) -> DataTable:

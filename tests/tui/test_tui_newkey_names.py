@@ -3,18 +3,10 @@ item 13: the rule is core.keys.check_name_free, the one the CLI refuses with).""
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Input
-from tui_support import make_app, no_blink, sandbox, settle
+from tui_support import make_app, no_blink, settle
 
 from capit_tui.tui.newkey.form import NewKeyScreen
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
 
 
 def shown(screen, selector: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Checkbox, DataTable, Input, Select
-from tui_support import make_app, no_blink, sandbox, settle
+from tui_support import make_app, sandbox, settle
 
 from capit_tui.core import vault
 from capit_tui.core.keys import Configured
@@ -50,11 +50,6 @@ def fixed_sb(request, monkeypatch):
     monkeypatch.setenv("CAPIT_OPENROUTER_BASE_URL", s.base_url)
     yield s
     s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from textual.widgets import Button, DataTable, Input
 from textual.widgets._toast import Toast
-from tui_support import make_app, no_blink, sandbox, settle
+from tui_support import make_app, settle
 
 from capit_tui.core.text import cell_width
 from capit_tui.tui.modals.confirm import ConfirmScreen
@@ -20,18 +20,6 @@ from capit_tui.tui.widgets.diff_view import CONTINUED, DiffView, render_diff, wr
 
 CLAUDE_ONE_LINE = {"env": {"DISABLE_TELEMETRY": "1", "HTTPS_PROXY": "https://proxy.internal.example.com:8443",
                            "NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/corp-root-ca.pem"}, "model": "opus"}
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 def messages(app) -> list[str]:

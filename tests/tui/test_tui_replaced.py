@@ -9,27 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from textual.widgets import DataTable, Static
-from tui_support import TODAY, configured, make_app, no_blink, sandbox, settle
+from tui_support import TODAY, configured, make_app, settle
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.ledger import Ledger
 from capit_tui.tui.newkey.form import NewKeyScreen
 from capit_tui.tui.newkey.result import ResultScreen
 from capit_tui.tui.newkey.review import ReviewScreen
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 def install(sb, home: Path, agent: str, name: str):

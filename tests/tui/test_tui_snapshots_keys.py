@@ -6,21 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from tui_support import make_app, no_blink, sandbox, settle
+from tui_support import make_app, sandbox, settle
 
 SIZES = [(80, 24), (160, 45)]
-
-
-@pytest.fixture
-def sb():
-    s = sandbox()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(autouse=True)
-def _no_blink(monkeypatch):
-    no_blink(monkeypatch)
 
 
 async def _settled(pilot):
