@@ -1,9 +1,13 @@
 """Live spend bookkeeping for the TUI, without Textual: the latest keys, the spend seen this session
-per key (for sparklines), and which keys just crossed 80% or 100% of their cap (for toasts)."""
+per key (for sparklines), and which keys just crossed 80% or 100% of their cap (for toasts).
+
+The threshold rule itself (which keys count, which thresholds a key has reached) is `watched()` and
+`reached()` here; `core.watch` (the `watch` command's alerts) applies the same two."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +16,19 @@ from capit_tui.core.model import CappedKey
 
 THRESHOLDS = (Decimal(80), Decimal(100))
 HISTORY = 60  # refreshes kept per key
+
+
+def watched(key: CappedKey, now: datetime | None = None) -> bool:
+    """A key whose spend is measured against thresholds: it has a cap, and it is neither disabled nor
+    expired (a key the platform refuses anyway cannot run up its cap)."""
+    return key.limit is not None and key.status_at(now) not in ("disabled", "expired")
+
+
+def reached(percent: Decimal | None, thresholds: Iterable[Decimal]) -> list[Decimal]:
+    """The thresholds (percent of the cap) a key at `percent` has reached, lowest first; none for no cap."""
+    if percent is None:
+        return []
+    return sorted(t for t in thresholds if t <= percent)
 
 
 @dataclass(frozen=True)
@@ -48,7 +65,7 @@ class SpendWatch:
                 added.append(ident)
             elif old != k:
                 changed.append(ident)
-                crossings.extend(self._crossed(old, k))
+                crossings.extend(self._crossed(old, k, when))
             hist = self.history.setdefault(ident, deque(maxlen=HISTORY))
             hist.append(k.spent)
         removed = [ident for ident in self.keys if ident not in new and ident[0] not in failed]
@@ -63,10 +80,11 @@ class SpendWatch:
         return Update(added, changed, removed, crossings)
 
     @staticmethod
-    def _crossed(old: CappedKey, new: CappedKey) -> list[Crossing]:
-        if old.percent is None or new.percent is None or new.disabled:
+    def _crossed(old: CappedKey, new: CappedKey, when: datetime) -> list[Crossing]:
+        if old.percent is None or not watched(new, when):
             return []
-        return [Crossing(new, t) for t in THRESHOLDS if old.percent < t <= new.percent]
+        before = reached(old.percent, THRESHOLDS)
+        return [Crossing(new, t) for t in reached(new.percent, THRESHOLDS) if t not in before]
 
     def forget(self, ident: tuple[str, str]) -> None:
         self.keys.pop(ident, None)
