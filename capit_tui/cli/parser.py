@@ -1,5 +1,5 @@
 """The command line's grammar: `capit-tui PLATFORM CAP [options]` to issue, and the verbs (keys,
-platforms, agents, backups, sandbox). A usage mistake raises UsageError (exit status 2)."""
+platforms, agents, backups, watch, sandbox). A usage mistake raises UsageError (exit status 2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from capit_tui.errors import UsageError
 
-VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "help")
+VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "watch", "help")
 
 
 class Parser(argparse.ArgumentParser):
@@ -101,6 +101,18 @@ def main_parser() -> argparse.ArgumentParser:
                     help="do not ask (and revoke a capit key the restore removed that no agent holds any more)")
     br.add_argument("--keep-replaced", action="store_true",
                     help="keep, without asking, a capit key the restore removed that no agent holds any more")
+
+    wa = sub.add_parser("watch", help="alert on spend thresholds, caps, resets and expiry without the TUI")
+    wa.add_argument("--interval", type=int, default=60, metavar="SECONDS", help="seconds between polls (default 60)")
+    wa.add_argument("--at", metavar="PERCENTS", help="thresholds in percent of the cap (default 50,80,100; "
+                    "reaching the cap always counts)")
+    wa.add_argument("--exec", metavar="CMD", help="run CMD for each event, the event in CAPIT_* variables")
+    wa.add_argument("--webhook", metavar="URL", help="POST each event as JSON with a Slack-compatible 'text' "
+                    "(https; or set CAPIT_WATCH_WEBHOOK)")
+    wa.add_argument("--once", action="store_true",
+                    help="check once and exit: 0 no key at a threshold, 3 one is, 1 a platform failed")
+    wa.add_argument("--json", action="store_true", help="one JSON object per event, one a line")
+    wa.set_defaults(action="run")
 
     sb = sub.add_parser("sandbox", help="the built-in OpenRouter-compatible sandbox")
     ssub = sb.add_subparsers(dest="action", required=True)
