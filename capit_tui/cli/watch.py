@@ -164,7 +164,7 @@ async def run_hook(command: str, event: watch.Event, text: str, secrets: list[st
     except TimeoutError:
         _kill(proc.pid)
         await proc.wait()
-        err(f"--exec took longer than {timeout:.0f} s for the {event.kind} event and was stopped.")
+        err(f"--exec took longer than {timeout:g} s for the {event.kind} event and was stopped.")
         return None
     except asyncio.CancelledError:  # Ctrl-C: the hook is in its own session, so stop it ourselves
         _kill(proc.pid)
