@@ -373,7 +373,3 @@ def _dict_of_dicts(value: Any) -> dict[str, dict[str, Any]]:
         raise ValueError
     return {str(k): dict(v) for k, v in value.items()}
 
-
-def expires_in(key: CappedKey, now: datetime) -> timedelta | None:
-    """How long until the key expires (None: no expiry)."""
-    return None if key.expires_at is None else key.expires_at - now
