@@ -26,6 +26,8 @@ def issue_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-duplicate", action="store_true",
                    help="issue even when a key of that --name already exists on the platform")
     p.add_argument("--no-cap", action="store_true", help="issue a key with no spending limit (asks first)")
+    p.add_argument("--expires", metavar="WHEN",
+                   help="the key stops working after a duration (30d, 12h, 2w) or on a UTC date (2027-01-31)")
     p.add_argument("--json", action="store_true", help="print {secret, key} as JSON")
     p.add_argument("--agent", "-a", action="append", default=[], metavar="AGENT",
                    help="install the key into this agent (repeat for several; each gets its own key)")

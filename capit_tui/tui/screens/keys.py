@@ -114,7 +114,8 @@ class KeysScreen(TableNav, Screen):
             "pct": percent_text(k),
             "today": Text(format_usd(k.usage_daily), justify="right"),
             "month": Text(format_usd(k.usage_monthly), justify="right"),
-            "status": status_text(k, self.app.now()),
+            "status": (Text("expiring", style="yellow") if k.flagged_status(self.app.now()) == "expiring"
+                       else status_text(k, self.app.now())),
             "agents": agents_cell(holders, width("agents"), was),
             "last_used": Text(age_text(k.last_used_at, self.app.now()),
                               style="" if k.last_used_at else "dim"),
