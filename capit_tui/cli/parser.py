@@ -59,6 +59,12 @@ def main_parser() -> argparse.ArgumentParser:
         if action == "revoke":
             k.add_argument("--all", action="store_true",
                            help="needed (with --yes) when the pattern matches every key or more than 5")
+    kr = ksub.add_parser("rotate", help="replace keys with new ones (same cap, reset, expiry) in the same agents")
+    kr.add_argument("selector", nargs="?", help="exact name, hash prefix (>= 8 chars) or glob such as 'capit-*'")
+    kr.add_argument("--older-than", metavar="AGE", help="only keys created that long ago or more, e.g. 90d")
+    kr.add_argument("--platform")
+    kr.add_argument("--yes", "-y", action="store_true",
+                    help="do not ask (and revoke the old key of one no agent holds once its replacement is shown)")
     kc = ksub.add_parser("cap", help="change a key's cap ('none' removes it)")
     kc.add_argument("selector")
     kc.add_argument("amount", help="new cap in dollars, or 'none'")
