@@ -49,7 +49,7 @@ class KeysScreen(TableNav, Screen):
         Binding("d,delete", "revoke", "Revoke", id="keys.revoke"),
         Binding("e", "edit_cap", "Cap", id="keys.cap"),
         Binding("x", "toggle_key", "Disable", id="keys.toggle"),
-        Binding("R", "rotate", "Rotate", id="keys.rotate"),
+        Binding("R", "rotate", "Rotate", show=False, id="keys.rotate"),  # in the help (?), not the footer
         Binding("slash", "filter", "Filter", id="keys.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="keys.clear_filter"),
     ] + nav_bindings("keys")
