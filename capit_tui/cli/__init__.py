@@ -179,13 +179,19 @@ def _run(args: list[str]) -> int:
     return cmd_issue(ns)
 
 
+def _rotate(ns: argparse.Namespace) -> int:
+    from capit_tui.cli.rotate import cmd_rotate
+
+    return cmd_rotate(ns)
+
+
 def _handler(verb: str, action: str) -> Callable[[argparse.Namespace], int]:
     """The function for a verb: each group's module is imported only when its verb runs."""
     if verb == "keys":
         from capit_tui.cli import keys
 
         return {"list": keys.cmd_list, "revoke": keys.cmd_revoke, "disable": keys.cmd_disable,
-                "enable": keys.cmd_enable, "cap": keys.cmd_cap}[action]
+                "enable": keys.cmd_enable, "cap": keys.cmd_cap, "rotate": _rotate}[action]
     if verb in ("platforms", "sandbox"):
         from capit_tui.cli import platforms
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage, run_async
 from capit_tui.cli.output import confirm, confirm_or_stop, err, info, interrupted_says, out
+from capit_tui.core.durations import parse_expiry
 from capit_tui.core.install import issue_shown
 from capit_tui.core.keys import (
     Configured,
@@ -50,6 +52,7 @@ def cmd_issue(ns: argparse.Namespace) -> int:
             raise UsageError(f"give a cap in dollars, e.g. `capit-tui {ns.platform} 5.00`")
         limit = parse_cap_or_usage(ns.cap, no_cap="use --no-cap")
     asked = parse_reset_or_usage(ns.reset) if ns.reset is not None else UNSET
+    expires_at = parse_expiry_or_usage(ns.expires) if ns.expires is not None else None
     try:
         ns.name = clean_name(ns.name) if ns.name is not None else None
     except ServiceError as exc:  # a bad name is typed wrong, like a bad cap: a usage error
@@ -63,7 +66,7 @@ def cmd_issue(ns: argparse.Namespace) -> int:
         raise UsageError("--model, --dry-run and --keep-replaced go with --agent")
     keys = _keys_on(c, ns.allow_duplicate or ns.dry_run)  # a dry run asks the platform nothing
     if ns.agent:
-        return _issue_into_agents(ns, c, limit, reset, s, taken_names(keys, c.name))
+        return _issue_into_agents(ns, c, limit, reset, s, taken_names(keys, c.name), expires_at)
     if ns.name is None:
         name = unique_name(default_name(), taken_names(keys, c.name))  # a generated name never clashes
     else:
@@ -82,8 +85,8 @@ def cmd_issue(ns: argparse.Namespace) -> int:
         if ns.json:
             out(json.dumps({"secret": issued.secret, "key": k.to_json()}, indent=2))
         else:
-            info(f"Issued '{k.name}' on {c.name} ({Budget(limit, reset).describe()}), id {k.id[:12]}, "
-                 f"shown as {mask(issued.secret)}.")
+            info(f"Issued '{k.name}' on {c.name} ({Budget(limit, reset).describe()}{expiry_words(expires_at)}), "
+                 f"id {k.id[:12]}, shown as {mask(issued.secret)}.")
             info("The key follows on standard output. It is shown only this once: store it now.")
             out(issued.secret)
         sys.stdout.flush()  # shown means written out: a closed pipe is found here, and the key revoked
@@ -91,7 +94,7 @@ def cmd_issue(ns: argparse.Namespace) -> int:
     report = Report()
     with interrupted_says(lambda: report.said or ("the key had been issued and shown." if report.completed
                                                   else "no key was issued.")):
-        run_async(lambda: issue_shown(c, name, limit, reset, show, report=report))
+        run_async(lambda: issue_shown(c, name, limit, reset, show, report=report, expires_at=expires_at))
     return 0
 
 
@@ -107,8 +110,20 @@ def _keys_on(c: Configured, allow_duplicate: bool) -> list[CappedKey]:
     return listing.keys
 
 
+def parse_expiry_or_usage(text: str) -> datetime:
+    """--expires 30d | 2027-01-31: a mistake is a usage error."""
+    try:
+        return parse_expiry(text)
+    except ValueError as exc:
+        raise UsageError(f"--expires: {str(exc).rstrip('.')}") from None
+
+
+def expiry_words(expires_at: datetime | None) -> str:
+    return f", expires {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at is not None else ""
+
+
 def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | None, reset: str | None,
-                       s: Settings, taken: set[str]) -> int:
+                       s: Settings, taken: set[str], expires_at: datetime | None = None) -> int:
     from capit_tui.core.install import execute, preview
 
     agents = agents_named(ns.agent)
@@ -117,7 +132,7 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
         for name, why in pv.unsupported.items():
             err(f"{name}: {why}")
         raise CapitError("Nothing was issued.")
-    cap = Budget(limit, reset).describe() if limit is not None else "NO cap"
+    cap = (Budget(limit, reset).describe() if limit is not None else "NO cap") + expiry_words(expires_at)
     diff = pv.diff()
     if diff:  # the data of a dry run; otherwise a message (stdout carries only a key shown once)
         (out if ns.dry_run else info)(diff.rstrip("\n"))
@@ -146,7 +161,7 @@ def _issue_into_agents(ns: argparse.Namespace, c: Configured, limit: Decimal | N
     with interrupted_says(lambda: report.said or (_finished(pv.manual) if report.completed
                                                   else "no key was issued and no file was changed.")):
         result = run_async(lambda: execute(pv, limit, reset, progress=lambda m: info(m + " ..."), report=report,
-                                           hand_over_later=True))
+                                           hand_over_later=True, expires_at=expires_at))
     with interrupted_says(lambda: _after(result)):
         _say_installed(c, limit, result)
     if pv.held:

@@ -55,7 +55,8 @@ def cmd_list(ns: argparse.Namespace) -> int:
             rows.append([
                 display_name(k.name, 32), k.platform, format_usd(k.limit), reset_label(k.limit_reset),
                 format_usd(k.spent), f"{pct}%" if pct is not None else "-", format_usd(k.usage_daily),
-                format_usd(k.usage_monthly), k.status, k.created_at.strftime("%Y-%m-%d") if k.created_at else "-",
+                format_usd(k.usage_monthly), k.flagged_status(),
+                k.created_at.strftime("%Y-%m-%d") if k.created_at else "-",
                 ",".join(holders[(k.platform, k.id)]) or "-",
             ])
         out(text_table(rows, ["NAME", "PLATFORM", "CAP", "RESET", "SPENT", "%", "TODAY", "MONTH", "STATUS",

@@ -26,6 +26,8 @@ def issue_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-duplicate", action="store_true",
                    help="issue even when a key of that --name already exists on the platform")
     p.add_argument("--no-cap", action="store_true", help="issue a key with no spending limit (asks first)")
+    p.add_argument("--expires", metavar="WHEN",
+                   help="the key stops working after a duration (30d, 12h, 2w) or on a UTC date (2027-01-31)")
     p.add_argument("--json", action="store_true", help="print {secret, key} as JSON")
     p.add_argument("--agent", "-a", action="append", default=[], metavar="AGENT",
                    help="install the key into this agent (repeat for several; each gets its own key)")
@@ -57,6 +59,12 @@ def main_parser() -> argparse.ArgumentParser:
         if action == "revoke":
             k.add_argument("--all", action="store_true",
                            help="needed (with --yes) when the pattern matches every key or more than 5")
+    kr = ksub.add_parser("rotate", help="replace keys with new ones (same cap, reset, expiry) in the same agents")
+    kr.add_argument("selector", nargs="?", help="exact name, hash prefix (>= 8 chars) or glob such as 'capit-*'")
+    kr.add_argument("--older-than", metavar="AGE", help="only keys created that long ago or more, e.g. 90d")
+    kr.add_argument("--platform")
+    kr.add_argument("--yes", "-y", action="store_true",
+                    help="do not ask (and revoke the old key of one no agent holds once its replacement is shown)")
     kc = ksub.add_parser("cap", help="change a key's cap ('none' removes it)")
     kc.add_argument("selector")
     kc.add_argument("amount", help="new cap in dollars, or 'none'")

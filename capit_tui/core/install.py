@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Collection
@@ -149,7 +149,7 @@ async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,
                   progress: Callable[[str], None] = lambda s: None,
                   write: Callable[[Path, bytes, int], None] | None = None,
                   journal: Journal | None = None, report: Report | None = None,
-                  hand_over_later: bool = False) -> Result:
+                  hand_over_later: bool = False, expires_at: datetime | None = None) -> Result:
     """Issue, write, record: all or nothing, under the lock, every step journaled first.
 
     A failure raises InstallError saying what was undone. An interruption (KeyboardInterrupt,
@@ -161,6 +161,7 @@ async def execute(pv: Preview, limit: Decimal | None, reset: str | None, *,
         name, why = next(iter(pv.unsupported.items()))
         raise InstallError(f"Cannot install into {name}: {why} Nothing was issued.")
     run = _Run(pv, store or BackupStore(), ledger or Ledger(), journal or Journal(), report or Report())
+    run.expires_at = expires_at
     names = [a.name for a in pv.agents + pv.manual]
     async with lock.held_async(f"installing a key into {', '.join(names)}"):
         try:
@@ -194,6 +195,7 @@ class _Run:
         self.p: Any = None  # the platform's adapter, open from the first create to the end of the undo
         self.creating: asyncio.Future[IssuedKey] | None = None  # a create in flight
         self.progress: Callable[[str], None] = lambda s: None
+        self.expires_at: datetime | None = None  # every key's expiry (None: never)
 
     async def go(self, limit: Decimal | None, reset: str | None, progress: Callable[[str], None],
                  write: Callable[[Path, bytes, int], None] | None, hand_over_later: bool) -> Result:
@@ -204,7 +206,7 @@ class _Run:
             entry.keys.append(note)
             journal.save(entry)  # before the create: a lost reply is found by name at the next start
             progress(f"Issuing {note.name} on {pv.platform.name}")
-            self.creating = shielded(self.p.create_key(note.name, limit, reset))
+            self.creating = shielded(create(self.p, note.name, limit, reset, self.expires_at))
             issued = await asyncio.shield(self.creating)
             self.creating = None
             self.issued[a.name] = issued
@@ -347,7 +349,7 @@ class _Run:
 
 async def issue_shown(c: Configured, name: str, limit: Decimal | None, reset: str | None,
                       show: Callable[[IssuedKey], None], *, report: Report | None = None,
-                      **open_kwargs: Any) -> IssuedKey:
+                      expires_at: datetime | None = None, **open_kwargs: Any) -> IssuedKey:
     """Issue a key that is handed over on screen (no agent): under the lock, journaled from before its
     create until `show` has returned. If the create fails or `show` does not return (an interruption,
     a closed stdout), the key is revoked, so no key is left that nobody saw. `report.said` words that."""
@@ -361,7 +363,7 @@ async def issue_shown(c: Configured, name: str, limit: Decimal | None, reset: st
         creating = None
         try:
             journal.save(entry)
-            creating = shielded(p.create_key(name, limit, reset))
+            creating = shielded(create(p, name, limit, reset, expires_at))
             issued = await asyncio.shield(creating)
             note.id, note.masked = issued.key.id, mask(issued.secret)
             journal.save(entry)
@@ -393,6 +395,13 @@ async def issue_shown(c: Configured, name: str, limit: Decimal | None, reset: st
         if report is not None:
             report.completed = True
     return issued
+
+
+def create(p: Any, name: str, limit: Decimal | None, reset: str | None, expires_at: datetime | None) -> Any:
+    """The platform's create, with an expiry only when there is one."""
+    if expires_at is None:
+        return p.create_key(name, limit, reset)
+    return p.create_key(name, limit, reset, expires_at=expires_at)
 
 
 CREATE_GRACE = 10.0  # seconds an interrupted run waits for the answer to a create already sent
@@ -470,6 +479,7 @@ class IssueRequest:
     preview: Preview | None  # None when no agent is chosen: no file changes
     home: Path  # the agents' home, shown as ~
     taken: set[str] = field(default_factory=set)  # the names on the platform: new keys' names avoid them
+    expires_at: datetime | None = None  # when the keys stop working (None: never)
 
     @property
     def budget(self) -> Budget:
@@ -477,7 +487,8 @@ class IssueRequest:
 
     @property
     def cap_text(self) -> str:
-        return self.budget.describe() if self.limit is not None else "NO cap"
+        cap = self.budget.describe() if self.limit is not None else "NO cap"
+        return cap + (f", expires {self.expires_at:%Y-%m-%d %H:%M} UTC" if self.expires_at is not None else "")
 
 
 def _interrupted_words(out: Undone, platform: str = "") -> str:

@@ -16,6 +16,9 @@ An install moves through these states (`Entry.state`):
 
 A plain issue (`kind="issue"`) is `issuing` until its key was shown, then done. A restore
 (`kind="restore"`) is `writing` (files, then the backup of the files as they were) until `written`.
+A rotation (`kind="rotate"`, core/rotate.py) is an install of one new key into every agent holding the
+old one, with the old key in `retire`: revoked only once the entry is `written` (every file holds the
+new key); anything less is undone (files back, new key revoked) and the old key is left working.
 core/recovery.py reads the entries left behind and finishes or undoes each.
 """
 
@@ -32,7 +35,7 @@ from typing import Any
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 
-KINDS = ("install", "issue", "restore")
+KINDS = ("install", "issue", "restore", "rotate")
 STATES = ("issuing", "writing", "written", "done")
 
 
@@ -74,6 +77,7 @@ class Entry:
     backup: str | None = None  # the backup holding every file as it was before this write
     restored: str | None = None  # a restore: the backup it puts back
     shown: bool = False  # an issue: the key reached the user
+    retire: list[KeyNote] = field(default_factory=list)  # a rotation: the old key, revoked once `written`
 
     def key_for(self, agent: str | None) -> KeyNote | None:
         return next((k for k in self.keys if k.agent == agent), None)
@@ -86,6 +90,9 @@ class Entry:
         names = ", ".join(k.name for k in self.keys) or "a key"
         if self.kind == "issue":
             return f"the issue of {names} on {self.platform}"
+        if self.kind == "rotate":
+            old = ", ".join(k.name for k in self.retire) or "a key"
+            return f"the rotation of {old} to {names} in {', '.join(self.agents) or 'agents'}"
         return f"an install of {names} into {', '.join(self.agents) or 'agents'}"
 
     def to_json(self) -> dict[str, Any]:
@@ -95,8 +102,10 @@ class Entry:
     def from_json(cls, raw: dict[str, Any]) -> Entry:
         keys = [KeyNote(**k) for k in raw.get("keys", [])]
         files = [FileNote(**f) for f in raw.get("files", [])]
-        rest = {k: v for k, v in raw.items() if k not in ("keys", "files") and k in cls.__dataclass_fields__}
-        return cls(keys=keys, files=files, **rest)
+        retire = [KeyNote(**k) for k in raw.get("retire", [])]
+        rest = {k: v for k, v in raw.items()
+                if k not in ("keys", "files", "retire") and k in cls.__dataclass_fields__}
+        return cls(keys=keys, files=files, retire=retire, **rest)
 
 
 class Journal:

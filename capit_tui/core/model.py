@@ -23,6 +23,9 @@ class _Unset:
 UNSET: Any = _Unset()
 """An update field left alone (None means 'set to null', e.g. remove a cap)."""
 
+EXPIRES_SOON = timedelta(days=7)
+"""A key expiring within this long is flagged (the Keys table, `keys list`)."""
+
 RESETS = ("daily", "weekly", "monthly")
 """Reset periods a platform may enforce; None means the cap never resets (a lifetime total)."""
 
@@ -171,6 +174,16 @@ class CappedKey:
     @property
     def expired(self) -> bool:
         return self.is_expired()
+
+    def expires_soon(self, now: datetime | None = None, within: timedelta = EXPIRES_SOON) -> bool:
+        """Not expired yet, but it will be within `within` (7 days): the front ends flag it."""
+        now = now or datetime.now(timezone.utc)
+        return self.expires_at is not None and not self.is_expired(now) and self.expires_at - now <= within
+
+    def flagged_status(self, now: datetime | None = None) -> str:
+        """The status a table shows: 'expiring' for an active key that expires within 7 days, else `status_at`."""
+        s = self.status_at(now)
+        return "expiring" if s == "active" and self.expires_soon(now) else s
 
     def unused_for(self, age: timedelta, now: datetime | None = None) -> bool:
         """Not used in the last `age`: never used, or last used that long ago or longer."""

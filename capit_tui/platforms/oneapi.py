@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -170,7 +171,9 @@ class OneApiPlatform(Platform):
     async def get_key(self, key_id: str) -> CappedKey:
         return self._to_key(await self._get_token(key_id))
 
-    async def create_key(self, name: str, limit: Decimal | None, reset: str | None) -> IssuedKey:
+    async def create_key(self, name: str, limit: Decimal | None, reset: str | None,
+                         expires_at: datetime | None = None) -> IssuedKey:
+        """A new token; `expires_at` becomes its `expired_time` (Unix seconds; -1 never expires)."""
         self.check_reset(reset, self.name)
         name = check_name(name, self.name)
         remain = 0 if limit is None else self._units(limit)
@@ -178,7 +181,7 @@ class OneApiPlatform(Platform):
             "name": name,
             "remain_quota": remain,
             "unlimited_quota": limit is None,
-            "expired_time": -1,
+            "expired_time": -1 if expires_at is None else int(expires_at.timestamp()),
             "models": "",
             "subnet": "",
         }

@@ -242,6 +242,7 @@ def token_to_key(t: dict[str, Any], platform: str, quota: Decimal) -> CappedKey:
         usage_monthly=used,
         created_at=parse_time(t.get("created_time")),
         updated_at=None,
+        expires_at=parse_time(as_int(t.get("expired_time"), default=-1)),  # -1: never (parse_time: None)
         extra=extra,
     )
 

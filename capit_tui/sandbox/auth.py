@@ -74,6 +74,10 @@ def inference_key(sb: Sandbox, token: str | None, anthropic: bool) -> Resp | San
     if is_management(sb, token):
         return error(403, MSG_MANAGEMENT_INFERENCE, anthropic=anthropic)
     key = sb.store.keys.get(sha256_hex(token))
+    # An expired key (its expires_at passed) is refused like an unknown or disabled one: 401 with
+    # OpenRouter's error envelope. OpenRouter does not document its answer for an expired key (open
+    # question 7 in shared/reference/openrouter-api.md; its status list gives 401 for a bad, missing or
+    # disabled key), so this is the 401 the brief asks for where the real behaviour is unknown.
     if key is None or key.disabled or key.expired(sb.store.now()):
         return error(401, MSG_USER_NOT_FOUND, anthropic=anthropic)
     return key

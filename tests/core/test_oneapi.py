@@ -260,6 +260,15 @@ def test_create_with_key_in_response(server: OneApiServer) -> None:
     assert len(server.requests) == 1  # the key came back with the create
 
 
+def test_create_with_an_expiry_sets_expired_time(server: OneApiServer) -> None:
+    from datetime import datetime, timezone
+
+    when = datetime(2027, 1, 31, tzinfo=timezone.utc)
+    issued = run(server, lambda p: p.create_key("dated", Decimal(1), None, expires_at=when))
+    (post,) = server.calls("POST", "/api/token/")
+    assert post.body["expired_time"] == int(when.timestamp()) and issued.key.expires_at == when
+
+
 def test_create_uncapped_and_cents(server: OneApiServer) -> None:
     issued = run(server, lambda p: p.create_key("free", None, None))
     assert issued.key.limit is None

@@ -157,3 +157,22 @@ def test_models_and_count_tokens_and_unknown_routes(sb: Sandbox) -> None:
         assert r.status_code == 404 and r.json()["error"]["code"] == 404
         assert k.get("/chat/completions").status_code == 405
     assert sb.inference_calls == []
+
+
+def test_an_expired_key_is_refused_with_401_and_openrouters_envelope(sb: Sandbox, clock: Clock) -> None:
+    """OpenRouter does not document its answer for an expired key: the sandbox answers 401, as for a
+    disabled or unknown key (capit_tui/sandbox/auth.py says why)."""
+    from datetime import timedelta
+
+    with client(sb, sb.management_key) as m:
+        made = m.post("/keys", json={"name": "short-lived", "limit": 1,
+                                     "expires_at": (clock.now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert made.status_code == 201
+    secret = made.json()["key"]
+    with client(sb, secret) as k:
+        assert k.post("/chat/completions", json=CHAT).status_code == 200
+        clock.now += timedelta(hours=1)
+        r = k.post("/chat/completions", json=CHAT)
+    assert r.status_code == 401 and r.json() == {"error": {"code": 401, "message": "User not found."}}
+    r = httpx.post(sb.anthropic_base_url + "/v1/messages", json=MSGS, headers={"x-api-key": secret}, trust_env=False)
+    assert r.status_code == 401 and r.json()["type"] == "error"

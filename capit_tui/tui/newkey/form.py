@@ -9,7 +9,7 @@ Esc leaves without issuing anything.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ from textual.widgets.selection_list import Selection
 from capit_tui.agents import all_agents
 from capit_tui.agents.base import Agent
 from capit_tui.core.agent_status import agent_home
+from capit_tui.core.durations import parse_expiry
 from capit_tui.core.install import IssueRequest, key_name
 from capit_tui.core.keys import (
     Configured,
@@ -159,6 +160,11 @@ class NewKeyScreen(Screen):
                         yield Label("Resets", classes="label")
                         yield Select(RESETS, value="monthly", allow_blank=False, id="reset", compact=True)
                     yield Static("", id="reset-note", classes="hint", markup=False)
+                    with Horizontal(classes="row"):
+                        yield Label("Expires", classes="label")
+                        yield Input(id="expires", compact=True,
+                                    placeholder="optional: 30d, 12h, 2w or 2027-01-31 (UTC)")
+                    yield Static("", id="expires-error", classes="error", markup=False)
                     with Horizontal(classes="row"):
                         yield Label("Model", classes="label")
                         yield Input(id="model", compact=True,
@@ -323,6 +329,24 @@ class NewKeyScreen(Screen):
     def model_changed(self) -> None:
         self.model()
 
+    def expires(self) -> tuple[bool, datetime | None]:
+        """(valid, when the key stops working); empty: never."""
+        text = self.field("expires").value.strip()
+        if not text:
+            self.say("expires-error", "")
+            return True, None
+        try:
+            when = parse_expiry(text, self.app.now())
+        except ValueError as exc:
+            self.say("expires-error", str(exc))
+            return False, None
+        self.say("expires-error", "")
+        return True, when
+
+    @on(Input.Changed, "#expires")
+    def expires_changed(self) -> None:
+        self.expires()
+
     @on(SelectionList.SelectedChanged, "#agents")
     def agents_changed(self) -> None:
         self.say("plan-error", "")
@@ -351,8 +375,9 @@ class NewKeyScreen(Screen):
         ok_name = self.check_name()
         ok_cap, limit = self.limit()
         ok_model, model = self.model()
-        if not (ok_name and ok_cap and ok_model):
-            first = "#name" if not ok_name else "#cap" if not ok_cap else "#model"
+        ok_expires, expires_at = self.expires()
+        if not (ok_name and ok_cap and ok_model and ok_expires):
+            first = "#name" if not ok_name else "#cap" if not ok_cap else "#model" if not ok_model else "#expires"
             self.query_one(first).focus()
             return
         reset_value = self.field("reset").value
@@ -362,7 +387,7 @@ class NewKeyScreen(Screen):
         c = self.configured()
         taken = taken_names(self.app.spend.keys.values(), c.name)  # generated names get a -2 suffix, not a clash
         request = IssueRequest(c, limit, reset, base, base or unique_name(default_name(None, self.today), taken),
-                               model, agents, None, agent_home(self.app.agent_env), taken)
+                               model, agents, None, agent_home(self.app.agent_env), taken, expires_at)
         if not agents:
             self.open_review(request)
             return

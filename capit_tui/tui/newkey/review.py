@@ -232,11 +232,11 @@ class ReviewScreen(Screen):
                 self.progress(f"Issuing {o.key_name} on {o.platform.name}")
                 shown: list[Done] = []
                 await issue_shown(o.platform, o.key_name, o.limit, o.reset,
-                                  lambda issued: shown.append(Done.single(o, issued)))
+                                  lambda issued: shown.append(Done.single(o, issued)), expires_at=o.expires_at)
                 done = shown[0]
             else:
                 result = await execute(o.preview, o.limit, o.reset, store=app.store, ledger=app.ledger,
-                                       progress=self.progress)
+                                       progress=self.progress, expires_at=o.expires_at)
                 done = Done.from_result(o, result)
                 del result
                 from capit_tui.core.replaced import look_up, orphaned

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
-from textual import getters, on
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -49,6 +49,7 @@ class KeysScreen(TableNav, Screen):
         Binding("d,delete", "revoke", "Revoke", id="keys.revoke"),
         Binding("e", "edit_cap", "Cap", id="keys.cap"),
         Binding("x", "toggle_key", "Disable", id="keys.toggle"),
+        Binding("R", "rotate", "Rotate", show=False, id="keys.rotate"),  # in the help (?), not the footer
         Binding("slash", "filter", "Filter", id="keys.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="keys.clear_filter"),
     ] + nav_bindings("keys")
@@ -114,7 +115,8 @@ class KeysScreen(TableNav, Screen):
             "pct": percent_text(k),
             "today": Text(format_usd(k.usage_daily), justify="right"),
             "month": Text(format_usd(k.usage_monthly), justify="right"),
-            "status": status_text(k, self.app.now()),
+            "status": (Text("expiring", style="yellow") if k.flagged_status(self.app.now()) == "expiring"
+                       else status_text(k, self.app.now())),
             "agents": agents_cell(holders, width("agents"), was),
             "last_used": Text(age_text(k.last_used_at, self.app.now()),
                               style="" if k.last_used_at else "dim"),
@@ -338,6 +340,67 @@ class KeysScreen(TableNav, Screen):
 
         self.app.push_screen(ConfirmScreen(f"Revoke {display_name(key.name, 40)}?", body, yes="Revoke",
                                            no="Keep", danger=True), done)
+
+    def action_rotate(self) -> None:
+        key = self.key_or_why("rotate")
+        if key is not None:
+            self.plan_rotation(key)
+
+    @work(thread=True, exclusive=True, group="rotate-plan", exit_on_error=False)
+    def plan_rotation(self, key: CappedKey) -> None:
+        """Plan off the UI thread (it reads the agents' files): nothing is issued or written."""
+        from capit_tui.core.rotate import plan_rotations
+        from capit_tui.errors import CapitError
+
+        app = self.app
+        try:
+            (r,) = plan_rotations([key], {c.name: c for c in app.platforms}, taken=list(app.spend.keys.values()),
+                                  ledger=app.ledger, env=app.agent_env, today=app.today)
+        except CapitError as exc:
+            app.call_from_thread(app.notify, str(exc), title=f"{key.name} was not rotated", severity="error",
+                                 markup=False)
+            return
+        app.call_from_thread(self.confirm_rotation, r)
+
+    def confirm_rotation(self, r: Any) -> None:
+        from capit_tui.tui.modals.confirm import ConfirmScreen
+
+        old = r.old
+        if not r.held:
+            self.app.notify(f"No agent holds {old.name}. Rotate it with `capit-tui keys rotate {old.id[:12]}`, "
+                            "which shows the new key once.", title="Nothing to install into", markup=False)
+            return
+        agents = ", ".join(a.title for a in r.agents)
+        body = [f"{display_name(old.name, 60)} ({old.budget.describe()}) is replaced by {r.new_name} with the same "
+                f"cap, reset and expiry, in {agents}. The old key is revoked once every file holds the new one; "
+                "any failure puts everything back and the old key keeps working.", *r.notes]
+        diff = r.diff().rstrip("\n").splitlines()
+        body += diff[:40] + ([f"… {len(diff) - 40} more lines"] if len(diff) > 40 else [])
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.run_rotation(r)
+
+        self.app.push_screen(ConfirmScreen(f"Rotate {display_name(old.name, 40)}?", body, yes="Rotate", no="Keep"),
+                             done)
+
+    @work(group="key-action", exit_on_error=False)
+    async def run_rotation(self, r: Any) -> None:
+        from capit_tui.core.rotate import rotate
+        from capit_tui.errors import CapitError
+
+        app, old = self.app, r.old
+        try:
+            done = await rotate(r, store=app.store, ledger=app.ledger)
+        except CapitError as exc:
+            app.notify(str(exc), title=f"{old.name} was not rotated", severity="error", markup=False)
+            app.action_refresh()
+            return
+        app.notify(f"Rotated {old.name} → {done.issued.key.name} in {', '.join(done.files)}; {old.name} was "
+                   "revoked.", title="Rotated", markup=False)
+        app.spend.forget((old.platform, old.id))
+        app.spend_signal.publish(Update([], [], [(old.platform, old.id)], []))
+        app.action_refresh()
 
     def action_toggle_key(self) -> None:
         key = self.key_or_why("disable or enable")
