@@ -267,9 +267,11 @@ def check_fresh_run(server: Server, home: Path, ref: Reference, before: dict[str
     for name, rel in FILES.items():
         assert contents[str(home / rel)] == repaired[name]  # the fresh run backed up the repaired state
     a_masked = mask(driver.secret_for("A", "crash-claude"))
-    for b in backups:  # the killed install's backup: marked rolled back when its files were put back
-        if b.meta.get("keys", {}).get("claude", {}).get("masked") == a_masked:
-            assert bool(b.meta.get("rolled_back")) == (not complete), (b.id, complete)
+    touched = any(before[name] == ref.new_a[name] for name in FILES)  # the killed run wrote a file
+    for b in backups:  # the killed install's backup: never marked when it finished; marked rolled back
+        if b.meta.get("keys", {}).get("claude", {}).get("masked") == a_masked:  # when files were put back
+            marked = bool(b.meta.get("rolled_back"))
+            assert not (complete and marked) and (complete or not touched or marked), (b.id, complete, touched)
     ledger = json.loads((home / ".local" / "share" / "capit-tui" / "ledger.json").read_text())
     assert {i["key_name"] for i in ledger["installs"]} >= {"crash-claude", "crash-codex", "crash-opencode"}
 
