@@ -219,8 +219,12 @@ class Platform(ABC):
     async def balance(self) -> Balance | None: ...
 
     @abstractmethod
-    async def list_keys(self) -> list[CappedKey]:
-        """Every key, disabled ones too, across every workspace the management key can see."""
+    async def list_keys(self, on_page: Callable[[list[CappedKey]], None] | None = None) -> list[CappedKey]:
+        """Every key, disabled ones too, across every workspace the management key can see.
+
+        `on_page`, when given, is called with each batch of keys as it is read (each key once, before
+        the listing returns), so a front end can show the first rows early. The listing can still fail
+        after that: what `on_page` saw is then not the whole account."""
 
     @abstractmethod
     async def get_key(self, key_id: str) -> CappedKey: ...
