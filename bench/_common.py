@@ -228,6 +228,7 @@ class Run:
     rc: int
     stdout: bytes
     stderr: bytes
+    maxrss_mb: float = 0.0  # the child's peak resident memory (ru_maxrss: at least the parent's size at fork)
 
 
 def run_timed(argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 120,
@@ -265,7 +266,8 @@ def run_timed(argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = No
             raise subprocess.TimeoutExpired(list(argv), timeout)
         out.seek(0)
         err.seek(0)
-        return Run(wall, usage.ru_utime + usage.ru_stime, proc.returncode, out.read(), err.read())
+        return Run(wall, usage.ru_utime + usage.ru_stime, proc.returncode, out.read(), err.read(),
+                   usage.ru_maxrss / 1024)
 
 
 def median(xs: Sequence[float]) -> float:

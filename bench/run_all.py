@@ -1,6 +1,6 @@
 """Run every benchmark (each in its own process), then write bench/RESULTS.md from their results.
 
-    python bench/run_all.py [--quick] [--only startup,vs_capit,scale,install] [--report-only]
+    python bench/run_all.py [--quick] [--only headless,startup,vs_capit,scale,install] [--report-only]
 
 --quick uses fewer repetitions (a smoke run, not figures to quote). --report-only rewrites RESULTS.md
 from the last results in bench/.results/ without running anything.
@@ -18,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH, load_results, machine, python, require_capit_tui
 
-ORDER = ("startup", "vs_capit", "scale", "install")
+ORDER = ("headless", "startup", "vs_capit", "scale", "install")
 QUICK = {
+    "headless": ["--runs", "2", "--big-keys", "20000", "--big-runs", "1"],
     "startup": ["--runs", "5", "--warmup", "1", "--importtime-runs", "3"],
     "vs_capit": ["--runs", "5", "--warmup", "1"],
     "scale": ["--cli-runs", "2", "--tui-runs", "1"],
@@ -218,6 +219,20 @@ def section_install(r: dict) -> str:
     return "\n".join(text)
 
 
+def section_headless(r: dict) -> str:
+    from headless import report
+
+    return "\n".join([
+        f"Issue 11's table: the code before ({r['before_ref']}) and after, measured in one run, interleaved, medians "
+        f"of {r['runs']} runs ({r.get('big_runs', '')} at {r['big_keys']:,} keys). The TUI rows come from the virtual "
+        "keys table's own figures (bench/keytable_figures.md on that branch).", "",
+        report(r), "",
+        "The sandbox disables Nagle's algorithm (`disable_nagle_algorithm` in capit_tui/sandbox/http.py); a server "
+        "with Nagle on adds ~40 ms to every kept-alive reply whose headers and body leave in two writes (the "
+        "client's delayed ACK), which would swamp every figure here. The start-up and CPU items behind the new "
+        "figures are measured one by one by `python bench/headless_items.py`.", ""])
+
+
 def write_report() -> Path:
     parts = {name: load_results(name) for name in ORDER}
     first = next((p for p in parts.values() if p), None)
@@ -237,8 +252,8 @@ def write_report() -> Path:
            "cache (`PYTHONPYCACHEPREFIX` under ~/.cache/capit-tui/bench; this machine sets "
            "`PYTHONDONTWRITEBYTECODE=1`, whose cost the start-up table shows as its own row). The sandbox runs in "
            "its own process on 127.0.0.1.", ""]
-    titles = {"startup": "1. Start-up", "vs_capit": "2. Against capit", "scale": "3. Scale", "install": "4. Install"}
-    makers = {"startup": section_startup, "vs_capit": section_vs_capit, "scale": section_scale,
+    titles = {"headless": "0. Issue 11: listing, headless", "startup": "1. Start-up", "vs_capit": "2. Against capit", "scale": "3. Scale", "install": "4. Install"}
+    makers = {"headless": section_headless, "startup": section_startup, "vs_capit": section_vs_capit, "scale": section_scale,
               "install": section_install}
     for name in ORDER:
         out.append(f"## {titles[name]}")

@@ -52,9 +52,11 @@ CHANGED_KEYS = 100
 
 
 def page_parallelism() -> int:
+    """Pages in flight at once: the sliding window's size (page_window), or the batch size of older code."""
     from capit_tui.platforms.openrouter import OpenRouterPlatform
 
-    return int(inspect.signature(OpenRouterPlatform.__init__).parameters["page_parallelism"].default)
+    params = inspect.signature(OpenRouterPlatform.__init__).parameters
+    return int((params.get("page_window") or params["page_parallelism"]).default)
 
 
 def page_size() -> int:

@@ -94,26 +94,38 @@ def failure_reason(platform: str, exc: BaseException) -> str:
     return text if text.lower().startswith(platform.lower()) else f"{platform}: {text}"
 
 
-async def list_all_keys(platforms: list[Configured], **open_kwargs: Any) -> Listing:
-    """Every key on every platform, fetched concurrently. One platform failing does not hide the others."""
+PageCallback = Callable[[str, list[CappedKey]], None]
+"""on_page(platform name, keys): a batch of keys just read, before the listing is whole."""
+
+
+async def list_all_keys(platforms: list[Configured], *, on_page: PageCallback | None = None,
+                        **open_kwargs: Any) -> Listing:
+    """Every key on every platform, fetched concurrently. One platform failing does not hide the others.
+    `on_page` sees each batch of keys as it is read (see `list_keys_on`)."""
     opened = [c.open(**open_kwargs) for c in platforms]
     try:
-        return await list_keys_on(opened)
+        return await list_keys_on(opened, on_page=on_page)
     finally:
         for p in opened:
             await p.aclose()
 
 
-async def list_keys_on(opened: list[Any]) -> Listing:
-    """The same over adapters the caller keeps open (the TUI keeps one client per platform)."""
+async def list_keys_on(opened: list[Any], *, on_page: PageCallback | None = None) -> Listing:
+    """The same over adapters the caller keeps open (the TUI keeps one client per platform).
+
+    `on_page(platform, keys)` is called with each batch of keys as the platform's pages come in, each
+    key once, so a front end can show the first rows before the last page (a platform listing in
+    pages calls it per page, in the platform's order). It is a preview: a platform that fails later
+    is in `errors` of the Listing returned, and only that Listing (sorted) is the whole answer."""
     from capit_tui.platforms.base import NetworkError, PlatformError
 
     async def one(p: Any) -> tuple[list[CappedKey], Exception | None, int]:
         before = p.requests_sent
         limit = listing_deadline()
+        cb = None if on_page is None else (lambda keys: on_page(p.name, keys))
         try:
             async with asyncio.timeout(limit):
-                return await p.list_keys(), None, p.requests_sent - before
+                return await p.list_keys(on_page=cb), None, p.requests_sent - before
         except PlatformError as exc:
             return [], exc, p.requests_sent - before
         except TimeoutError:

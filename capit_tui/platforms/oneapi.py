@@ -165,8 +165,13 @@ class OneApiPlatform(Platform):
 
     # ------------------------------------------------------------ keys
 
-    async def list_keys(self) -> list[CappedKey]:
-        return [self._to_key(t) for t in await self._list_tokens()]
+    async def list_keys(self, on_page: Callable[[list[CappedKey]], None] | None = None) -> list[CappedKey]:
+        """Pages are followed one after another (`oneapi_wire.follow_pages`: the family pages in ways
+        that only the previous page tells apart), so `on_page` gets the whole listing at once."""
+        keys = [self._to_key(t) for t in await self._list_tokens()]
+        if on_page is not None and keys:
+            on_page(keys)
+        return keys
 
     async def get_key(self, key_id: str) -> CappedKey:
         return self._to_key(await self._get_token(key_id))

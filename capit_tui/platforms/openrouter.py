@@ -1,10 +1,11 @@
 """OpenRouter's key-management API (management key required), and OpenRouter-compatible servers.
 
 Facts used (see shared/reference/openrouter-api.md):
-- GET /keys returns at most 100 keys a page, newest first, no total count: page with `offset` and stop
-  at the first short page; `include_disabled=true` and `include_expired=true` to see disabled and expired
-  keys (an expired key is listed as expired, not lost); by default only the default
-  workspace, so list /workspaces and ask per workspace (a server without /workspaces: default only).
+- GET /keys returns at most 100 keys a page, newest first, no total count: page with `offset` (in a
+  sliding window, platforms/paging.py) and stop at the first short page; `include_disabled=true` and
+  `include_expired=true` to see disabled and expired keys (an expired key is listed as expired, not
+  lost); by default only the default workspace, so list /workspaces and ask per workspace (a server
+  without /workspaces: default only).
 - POST /keys answers 201 with the secret as the top-level `key`, beside `data`.
 - GET /key tells whether the key we hold is a management key (`is_management_key`).
 - Every key object carries `expires_at` and `last_used_at` (null until a call is charged to it).
@@ -12,6 +13,8 @@ Facts used (see shared/reference/openrouter-api.md):
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -29,6 +32,7 @@ from capit_tui.platforms.base import (
     PlatformError,
 )
 from capit_tui.platforms.http import gather_all
+from capit_tui.platforms.paging import WINDOW, CountHints, PagingStopped, sliding_pages
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 PAGE_SIZE = 100
@@ -39,10 +43,11 @@ class OpenRouterPlatform(Platform):
     kind = "openrouter"
     manage_url = "https://openrouter.ai/settings/management-keys"
 
-    def __init__(self, name: str, base_url: str, management_key: str, *, page_parallelism: int = 4,
-                 **kwargs: Any):
+    def __init__(self, name: str, base_url: str, management_key: str, *, page_window: int = WINDOW,
+                 remember_count: bool = True, **kwargs: Any):
         super().__init__(name, base_url, management_key, **kwargs)
-        self.page_parallelism = max(1, page_parallelism)
+        self.page_window = max(1, page_window)  # page requests in flight at once
+        self.remember_count = remember_count  # keep each workspace's key count in the data dir as a hint
 
     @property
     def openai_base_url(self) -> str:
@@ -106,51 +111,80 @@ class OpenRouterPlatform(Platform):
         raise MalformedResponse(f"{self.name} kept sending pages of workspaces; capit-tui stopped listing them.",
                                 platform=self.name)
 
-    async def list_keys(self) -> list[CappedKey]:
-        workspaces = await self.list_workspaces()
-        if len(workspaces) == 1:
-            return await self._list_workspace_keys(workspaces[0], single=True)
-        results = await gather_all(self._list_workspace_keys(w) for w in workspaces)
-        seen: set[str] = set()
-        keys: list[CappedKey] = []
-        for chunk in results:
-            for k in chunk:
-                if k.id not in seen:
-                    seen.add(k.id)
-                    keys.append(k)
+    async def list_keys(self, on_page: Callable[[list[CappedKey]], None] | None = None) -> list[CappedKey]:
+        """Every key of every workspace. The default workspace's pages start beside GET /workspaces
+        (most accounts have only that one); the other workspaces follow once its first page says which
+        id it has. `on_page` gets each page's new keys as soon as the pages before it are in (for a
+        front end to show the first rows early); a failure later still fails the whole listing."""
+        hints = CountHints(self.kind, self.base_url) if self.remember_count else None
+        shown: set[str] = set()
+
+        def emit(chunk: list[CappedKey]) -> None:
+            fresh = [k for k in chunk if k.id not in shown]
+            shown.update(k.id for k in fresh)
+            if fresh and on_page is not None:
+                on_page(fresh)
+
+        first_page: asyncio.Future[list[CappedKey]] = asyncio.get_running_loop().create_future()
+        default = asyncio.ensure_future(self._list_workspace_keys(None, hints, emit, first_page))
+        try:
+            workspaces = await self.list_workspaces()
+            if workspaces == [None]:
+                keys = await default
+            else:
+                await asyncio.wait({first_page, default}, return_when=asyncio.FIRST_COMPLETED)
+                seen_in_default = {k.workspace_id for k in first_page.result()} if first_page.done() else set()
+                if default.done():
+                    default.result()  # its failure is the listing's
+                # The default workspace is listed already: the one its keys name, or the only one there is.
+                others = [] if len(workspaces) == 1 else [
+                    w for w in workspaces if not (len(seen_in_default) == 1 and w in seen_in_default)]
+                chunks = await gather_all([_awaited(default),
+                                           *(self._list_workspace_keys(w, hints, emit) for w in others)])
+                seen: set[str] = set()
+                keys = []
+                for chunk in chunks:
+                    for k in chunk:
+                        if k.id not in seen:
+                            seen.add(k.id)
+                            keys.append(k)
+        finally:
+            if not default.done():
+                default.cancel()
+            await asyncio.gather(default, return_exceptions=True)
+            if not first_page.done():
+                first_page.cancel()
+        if hints is not None:
+            hints.save()
         return keys
 
-    async def _list_workspace_keys(self, workspace_id: str | None, single: bool = False) -> list[CappedKey]:
-        """Page concurrently, `page_parallelism` pages at a time; stop at the first short page."""
-        pages: dict[int, list[CappedKey]] = {}
-        next_page = 0
-        done_at: int | None = None
-        ids_seen: set[str] = set()
-        while done_at is None:
-            if next_page >= MAX_PAGES:
+    async def _list_workspace_keys(self, workspace_id: str | None, hints: CountHints | None,
+                                   emit: Callable[[list[CappedKey]], None],
+                                   first_page: asyncio.Future[list[CappedKey]] | None = None) -> list[CappedKey]:
+        """One workspace's keys in a sliding window (platforms/paging.py), the count hint used and
+        corrected; stops at the first short page."""
+
+        async def fetch(page: int) -> list[CappedKey]:
+            items = await self._page(workspace_id, page)
+            if page == 0 and first_page is not None and not first_page.done():
+                first_page.set_result(items)
+            return items
+
+        try:
+            keys = await sliding_pages(fetch, page_size=PAGE_SIZE, max_pages=MAX_PAGES, window=self.page_window,
+                                       hint=hints.get(workspace_id) if hints is not None else None,
+                                       ident=lambda k: k.id, on_page=emit)
+        except PagingStopped as stop:
+            if stop.why == "endless":
                 raise MalformedResponse(
                     f"{self.name} kept sending full pages of keys past {MAX_PAGES * PAGE_SIZE:,}; capit-tui "
                     "stopped listing. No account should hold that many keys: check the base URL.",
-                    platform=self.name)
-            batch = list(range(next_page, next_page + self.page_parallelism))
-            next_page += self.page_parallelism
-            fetched = await gather_all(self._page(workspace_id, p) for p in batch)
-            for p, items in zip(batch, fetched, strict=True):
-                pages[p] = items
-                if len(items) < PAGE_SIZE and (done_at is None or p < done_at):
-                    done_at = p
-                if done_at is None and items and all(k.id in ids_seen for k in items):
-                    raise MalformedResponse(
-                        f"{self.name} sent the same keys again for offset {p * PAGE_SIZE} (it ignores paging); "
-                        "capit-tui stopped listing.", platform=self.name)
-                ids_seen.update(k.id for k in items)
-        keys: list[CappedKey] = []
-        seen: set[str] = set()
-        for p in range(done_at + 1):
-            for k in pages[p]:
-                if k.id not in seen:  # a key created during paging shifts offsets by one
-                    seen.add(k.id)
-                    keys.append(k)
+                    platform=self.name) from None
+            raise MalformedResponse(
+                f"{self.name} sent the same keys again for offset {stop.page * PAGE_SIZE} (it ignores paging); "
+                "capit-tui stopped listing.", platform=self.name) from None
+        if hints is not None:
+            hints.set(workspace_id, len(keys))
         return keys
 
     async def _page(self, workspace_id: str | None, page: int) -> list[CappedKey]:
@@ -284,6 +318,10 @@ class OpenRouterPlatform(Platform):
         except (TypeError, ValueError):
             raise MalformedResponse(f"{self.name} sent a key with fields capit-tui cannot read.",
                                     platform=self.name) from None
+
+
+async def _awaited(task: asyncio.Future[list[CappedKey]]) -> list[CappedKey]:
+    return await task
 
 
 def _dec(value: Any) -> Decimal | None:

@@ -109,7 +109,7 @@ def test_list_pages_through_every_key(sandbox, count):
     assert {k.name for k in keys} == {f"k{i:05d}" for i in range(count)}
     pages = [s for s in t.sent if s[1].endswith("/keys")]
     needed = count // 100 + 1
-    assert needed <= len(pages) <= needed + p.page_parallelism - 1
+    assert needed <= len(pages) <= needed + 7  # no count remembered yet: at most 7 past the short page
 
 
 def test_list_includes_disabled_keys_and_reads_spend(sandbox):
