@@ -57,13 +57,15 @@ def clean_text(text: object, limit: int = 500) -> str:
     """Text from outside (a platform's reply, a server's error) made safe for any terminal: control and
     format characters (ESC, OSC, C1, bidi overrides) become '?', line breaks and tabs a space, and
     anything past `limit` characters is cut with '…'. The one place platform text is cleaned."""
-    s = "".join(" " if ch in "\t\n\r" else ("?" if is_control(ch) else ch) for ch in str(text))
+    s = str(text)
+    if not (s.isascii() and s.isprintable()):  # the common case (printable ASCII) needs no per-character pass
+        s = "".join(" " if ch in "\t\n\r" else ("?" if is_control(ch) else ch) for ch in s)
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def display_name(name: str, width: int | None = None) -> str:
     """A name safe to print in a terminal: control characters shown as '?', long names cut with '…'."""
-    shown = "".join("?" if is_control(ch) else ch for ch in name)
+    shown = name if name.isascii() and name.isprintable() else "".join("?" if is_control(ch) else ch for ch in name)
     if width is not None and len(shown) > width:
         shown = shown[: max(1, width - 1)] + "…"
     return shown
@@ -71,6 +73,8 @@ def display_name(name: str, width: int | None = None) -> str:
 
 def cell_width(text: str) -> int:
     """Terminal cells `text` takes: East Asian wide and full-width characters take two."""
+    if text.isascii():  # every ASCII character is one cell
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 

@@ -51,3 +51,19 @@ def test_spent_and_remaining_add_up_to_the_cap_on_screen():
     assert (shown_spent, shown_left) == ("$25.86", "$24.14")
     assert Decimal(shown_spent[1:]) + Decimal(shown_left[1:]) == k.limit
     assert not k.over_cap
+
+
+def test_the_printable_ascii_fast_path_cleans_exactly_as_the_full_pass():
+    """clean_text, display_name and cell_width skip the per-character pass for printable ASCII; every other
+    string still takes it, so nothing a terminal would act on gets through either way."""
+    from capit_tui.core.text import cell_width, clean_text, display_name
+
+    for raw, cleaned in [("capit-claude-2026", "capit-claude-2026"), ("a\tb\nc\rd", "a b c d"),
+                         ("x\x1b[31my", "x?[31my"), ("del\x7f", "del?"), ("bidi\u202eevil", "bidi?evil"),
+                         ("wide 漢字", "wide 漢字"), ("", "")]:
+        assert clean_text(raw) == cleaned, raw
+    assert display_name("capit-claude-2026") == "capit-claude-2026"
+    assert display_name("a\tb\nc") == "a?b?c" and display_name("bidi\u202eevil") == "bidi?evil"
+    assert display_name("x\x1b]0;title\x07") == "x?]0;title?"
+    assert cell_width("plain") == 5 and cell_width("漢字") == 4 and cell_width("a\x1b") == 2
+    assert clean_text("a" * 600) == "a" * 499 + "…"
