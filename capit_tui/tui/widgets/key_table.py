@@ -116,8 +116,9 @@ class KeyTable(ScrollView, can_focus=True):
         self._index: dict[str, int] | None = None  # row key -> index, built when first asked
         self._cells_of: Callable[[str], Cells] = lambda key: {}
         self._cells: LRUCache[str, Cells] = LRUCache(CACHED_ROWS)
-        self._strips: LRUCache[str, tuple[tuple[int, bool, int], Strip]] = LRUCache(CACHED_ROWS)
+        self._strips: LRUCache[str, tuple[tuple[int, bool, int, int], Strip]] = LRUCache(CACHED_ROWS)
         self._header: Strip | None = None
+        self._header_width = 0
         self._cursor = 0
         self._cursor_key: str | None = None
         self._styles_seen = 0  # bumped when styles change: every cached strip is stale
@@ -310,18 +311,24 @@ class KeyTable(ScrollView, can_focus=True):
             strip = self._row_strip(index)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
+    def _full_width(self) -> int:
+        """How wide a row's strip is: the columns, or the widget when wider (the row's colour goes on to
+        the right edge, as DataTable's)."""
+        return max(self.virtual_size.width, self.size.width)
+
     def _header_strip(self) -> Strip:
-        if self._header is None:
+        if self._header is None or self._header_width != self.size.width:
             style = self.get_component_rich_style("keytable--header")
             line = self._line({c: Text(label) for c, label, _ in self._columns})
-            self._header = Strip(Segment.apply_style(line, style))
+            self._header = Strip(Segment.apply_style(line, style)).adjust_cell_length(self._full_width(), style)
+            self._header_width = self.size.width
         return self._header
 
     def _row_strip(self, index: int) -> Strip:
         key = self._rows[index]
         cursor = index == self._cursor and self.show_cursor
         stripe = index % 2 if self.zebra_stripes else -1
-        state = (stripe, cursor, self._styles_seen)
+        state = (stripe, cursor, self._styles_seen, self.size.width)
         hit = self._strips.get(key)
         if hit is not None and hit[0] == state:
             return hit[1]
@@ -335,10 +342,11 @@ class KeyTable(ScrollView, can_focus=True):
         if cursor:
             # The cursor's colours win over a cell's own (DataTable's "css" priority); its bold does not.
             mark = self.get_component_rich_style("keytable--cursor")
-            segments = Segment.apply_style(line, row_style + mark, Style(color=mark.color, bgcolor=mark.bgcolor))
+            row_style += mark
+            segments = Segment.apply_style(line, row_style, Style(color=mark.color, bgcolor=mark.bgcolor))
         else:
             segments = Segment.apply_style(line, row_style)
-        strip = Strip(segments)
+        strip = Strip(segments).adjust_cell_length(self._full_width(), row_style)
         self._strips[key] = (state, strip)
         return strip
 
