@@ -232,7 +232,9 @@ class KeysScreen(TableNav, Screen):
         failed = self.failed_first()
         loaded = app.spend.last_refresh is not None
         state = "table"
-        if not app.platforms:
+        if self.streaming and len(self.rows):
+            pass  # the first pages of a listing: shown while the rest arrive
+        elif not app.platforms:
             from capit_tui.core.platform_setup import NO_PLATFORM_HINT
 
             empty.update(NO_PLATFORM_HINT)
@@ -299,7 +301,9 @@ class KeysScreen(TableNav, Screen):
             parts.append("not refreshed yet")
         failed = self.failed_first()
         loaded = [c.name for c in app.platforms if c.name in app.loaded_platforms]
-        if loaded:
+        if self.streaming:  # a listing still arriving, page by page
+            parts.append(f"{plural(len(self.rows), 'key')} so far")
+        elif loaded:
             keys_text = f"{plural(n, 'key')} on {plural(len(loaded), 'platform')}"
             if self.filter_text:
                 keys_text = f"{shown} of {keys_text} match '{self.filter_text}'"

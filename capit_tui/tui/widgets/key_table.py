@@ -59,6 +59,7 @@ class KeyTable(ScrollView, can_focus=True):
     KeyTable {
         background: $surface;
         color: $foreground;
+        scrollbar-size-vertical: 1;  /* keys_columns.SCROLLBAR: the columns are fitted leaving it one cell */
         &:focus {
             background-tint: $foreground 5%;
             & > .keytable--cursor {
