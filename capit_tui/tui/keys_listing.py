@@ -30,7 +30,7 @@ class KeyRows:
         self.keys: dict[str, CappedKey] = {}  # row key -> key
         self.order: list[str] = []  # row keys in display order
         self._sorts: list[tuple[Any, ...]] = []  # sort_key of each, same order
-        self._hay: list[str] = []  # haystack of each, same order
+        self._hay_made: list[str] | None = None  # haystack of each, same order; made at the first filter
         self.filter = ""
         self._matches: list[int] | None = None  # indices into order matching the filter (None: no filter)
 
@@ -45,7 +45,7 @@ class KeyRows:
         self._sorts = [s for s, _ in pairs]
         self.order = [ident(k) for _, k in pairs]
         self.keys = dict(zip(self.order, (k for _, k in pairs), strict=True))
-        self._hay = [haystack(k) for _, k in pairs]
+        self._hay_made = None
         self._refilter()
 
     def put(self, keys: Iterable[CappedKey]) -> list[str]:
@@ -60,14 +60,16 @@ class KeyRows:
                 i = self._position(old, row)
                 if self._sorts[i] == s:
                     self.keys[row] = k
-                    self._hay[i] = haystack(k)
+                    if self._hay_made is not None:
+                        self._hay_made[i] = haystack(k)
                     touched.append(row)
                     continue
                 self._drop(i)
             i = bisect_left(self._sorts, s)
             self._sorts.insert(i, s)
             self.order.insert(i, row)
-            self._hay.insert(i, haystack(k))
+            if self._hay_made is not None:
+                self._hay_made.insert(i, haystack(k))
             self.keys[row] = k
             touched.append(row)
         self._refilter()
@@ -80,7 +82,8 @@ class KeyRows:
         keep = [i for i, r in enumerate(self.order) if r not in gone]
         self.order = [self.order[i] for i in keep]
         self._sorts = [self._sorts[i] for i in keep]
-        self._hay = [self._hay[i] for i in keep]
+        if self._hay_made is not None:
+            self._hay_made = [self._hay_made[i] for i in keep]
         for r in gone:
             del self.keys[r]
         self._refilter()
@@ -105,6 +108,17 @@ class KeyRows:
 
     # ------------------------------------------------------------ helpers
 
+    @property
+    def _hay(self) -> list[str]:
+        if self._hay_made is None:
+            keys = self.keys
+            self._hay_made = [haystack(keys[r]) for r in self.order]
+        return self._hay_made
+
+    @_hay.setter
+    def _hay(self, value: list[str]) -> None:
+        self._hay_made = value
+
     def _refilter(self) -> None:
         f = self.filter.lower()
         self._matches = [i for i, h in enumerate(self._hay) if f in h] if f else None
@@ -116,4 +130,6 @@ class KeyRows:
         return self.order.index(row)  # not where it sorts (cannot happen unless sort_key changed): look
 
     def _drop(self, i: int) -> None:
-        del self._sorts[i], self.order[i], self._hay[i]
+        del self._sorts[i], self.order[i]
+        if self._hay_made is not None:
+            del self._hay_made[i]

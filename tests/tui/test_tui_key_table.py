@@ -243,3 +243,23 @@ def test_long_list_scrolled_to_the_middle(snap_compare, big, isolated_home, size
         await pilot.pause()
 
     assert snap_compare(make_app(big, isolated_home), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 45)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_quick_widths_are_the_widths_of_the_cells_built_whole(big, isolated_home, size):
+    """`KeysScreen.widths` (what the columns are fitted to, without building cells) says what `measure`
+    of the whole cells says, for every key, installed ones ('claude', 'none (was …)') included."""
+    from long_names import with_long_names
+
+    ledger = with_long_names(big, isolated_home / "data")
+    app = make_app(big, isolated_home, ledger=ledger)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        layout, screen.columns_fit = screen.columns_fit, None
+        now = app.now()
+        assert any(len(screen.held.get((k.platform, k.id), [])) for k in screen.rows.keys.values())
+        for k in screen.rows.keys.values():
+            whole = screen.measure([screen.cells(k, screen.held)])
+            assert dict(zip(whole, screen.widths(k, now), strict=True)) == whole, k.name
+        screen.columns_fit = layout

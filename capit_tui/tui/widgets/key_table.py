@@ -120,6 +120,7 @@ class KeyTable(ScrollView, can_focus=True):
         self._strips: LRUCache[str, tuple[tuple[int, bool, int, int], Strip]] = LRUCache(CACHED_ROWS)
         self._header: Strip | None = None
         self._header_width = 0
+        self._base: Style | None = None
         self._cursor = 0
         self._cursor_key: str | None = None
         self._styles_seen = 0  # bumped when styles change: every cached strip is stale
@@ -302,7 +303,7 @@ class KeyTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
-        base = self.rich_style
+        base = self._base_style()
         if y == 0:
             strip = self._header_strip()
         else:
@@ -311,6 +312,13 @@ class KeyTable(ScrollView, can_focus=True):
                 return Strip.blank(width, base)
             strip = self._row_strip(index)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _base_style(self) -> Style:
+        """The widget's own style (its background, focused or not): `rich_style` walks every ancestor's
+        styles, so it is read once per change of style, not once a line."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
 
     def _full_width(self) -> int:
         """How wide a row's strip is: the columns, or the widget when wider (the row's colour goes on to
@@ -339,7 +347,7 @@ class KeyTable(ScrollView, can_focus=True):
         elif stripe == 1:
             row_style = self.get_component_rich_style("keytable--odd-row")
         else:
-            row_style = self.rich_style
+            row_style = self._base_style()
         if cursor:
             # The cursor's colours win over a cell's own (DataTable's "css" priority); its bold does not.
             mark = self.get_component_rich_style("keytable--cursor")
@@ -353,7 +361,9 @@ class KeyTable(ScrollView, can_focus=True):
 
     def _line(self, cells: Cells) -> list[Segment]:
         """One row as segments: every cell padded, aligned by its `justify` and cut to its column."""
-        line = Text(no_wrap=True, end="")
+        out: list[Segment] = []
+        append = out.append
+        console = self.app.console
         for column, _, width in self._columns:
             cell = cells.get(column) or Text()
             room = width - cell.cell_len
@@ -362,10 +372,15 @@ class KeyTable(ScrollView, can_focus=True):
                 cell.truncate(width, overflow="crop")
                 room = 0
             left = room if cell.justify == "right" else room // 2 if cell.justify == "center" else 0
-            line.append(" " * (PAD + left))
-            line.append_text(cell)
-            line.append(" " * (room - left + PAD))
-        return list(line.render(self.app.console))
+            append(Segment(" " * (PAD + left)))
+            if cell.spans:
+                out.extend(cell.render(console))
+            elif cell.plain:  # one style for the whole cell (most cells): no need for Text.render
+                style = cell.style
+                append(Segment(cell.plain, style if isinstance(style, Style) else console.get_style(style)
+                               if style else None))
+            append(Segment(" " * (room - left + PAD)))
+        return out
 
     def _row_cells(self, key: str) -> Cells:
         cells = self._cells.get(key)
@@ -399,4 +414,5 @@ class KeyTable(ScrollView, can_focus=True):
     def _restyle(self) -> None:
         self._styles_seen += 1
         self._header = None
+        self._base = None
         self.refresh()
