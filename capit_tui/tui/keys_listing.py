@@ -30,7 +30,8 @@ class KeyRows:
         self.keys: dict[str, CappedKey] = {}  # row key -> key
         self.order: list[str] = []  # row keys in display order
         self._sorts: list[tuple[Any, ...]] = []  # sort_key of each, same order
-        self._hay_made: list[str] | None = None  # haystack of each, same order; made at the first filter
+        self._hay_made: list[str] | None = None  # haystack of each, same order (see `prepare`)
+        self._hay_partial: list[str] = []  # the first ones made, while `prepare` goes on
         self.filter = ""
         self._matches: list[int] | None = None  # indices into order matching the filter (None: no filter)
 
@@ -45,12 +46,13 @@ class KeyRows:
         self._sorts = [s for s, _ in pairs]
         self.order = [ident(k) for _, k in pairs]
         self.keys = dict(zip(self.order, (k for _, k in pairs), strict=True))
-        self._hay_made = None
+        self._hay_made, self._hay_partial = None, []
         self._refilter()
 
     def put(self, keys: Iterable[CappedKey]) -> list[str]:
         """Add new keys where they sort and replace changed ones (moved if their place changed).
         Returns the row keys of those whose cells may differ."""
+        self._hay_partial = []  # rows move: a `prepare` under way starts again
         touched = []
         for k in keys:
             row = ident(k)
@@ -79,6 +81,7 @@ class KeyRows:
         gone = {r for r in rows if r in self.keys}
         if not gone:
             return
+        self._hay_partial = []
         keep = [i for i, r in enumerate(self.order) if r not in gone]
         self.order = [self.order[i] for i in keep]
         self._sorts = [self._sorts[i] for i in keep]
@@ -108,11 +111,26 @@ class KeyRows:
 
     # ------------------------------------------------------------ helpers
 
+    def prepare(self, n: int) -> bool:
+        """Make up to `n` more of the filter's lowercase strings ahead of the first filter (a chunk a
+        tick, so the first keystroke does not make them all); True once every one is made."""
+        if self._hay_made is not None:
+            return True
+        done = self._hay_partial
+        if len(done) > len(self.order):
+            done.clear()
+        keys, order = self.keys, self.order
+        done.extend(haystack(keys[r]) for r in order[len(done):len(done) + n])
+        if len(done) == len(order):
+            self._hay_made, self._hay_partial = done, []
+            return True
+        return False
+
     @property
     def _hay(self) -> list[str]:
         if self._hay_made is None:
-            keys = self.keys
-            self._hay_made = [haystack(keys[r]) for r in self.order]
+            self.prepare(len(self.order))
+        assert self._hay_made is not None
         return self._hay_made
 
     @_hay.setter

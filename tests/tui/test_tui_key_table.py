@@ -263,3 +263,25 @@ async def test_the_quick_widths_are_the_widths_of_the_cells_built_whole(big, iso
             whole = screen.measure([screen.cells(k, screen.held)])
             assert dict(zip(whole, screen.widths(k, now), strict=True)) == whole, k.name
         screen.columns_fit = layout
+
+
+def test_the_filter_strings_made_a_chunk_at_a_time_match_the_keys_even_when_keys_arrive_meanwhile():
+    from datetime import datetime, timedelta, timezone
+
+    from capit_tui.core.model import CappedKey
+    from capit_tui.tui.keys_listing import haystack
+
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    keys = [CappedKey("openrouter", f"id{i:03}", f"Key-{i}", created_at=t0 + timedelta(i)) for i in range(100)]
+    rows = KeyRows()
+    rows.load(keys[:60])
+    assert not rows.prepare(25) and not rows.prepare(25)  # 50 of 60 made
+    rows.put(keys[60:])  # rows inserted before the ones made: it starts again
+    steps = 1
+    while not rows.prepare(25):
+        steps += 1
+    assert steps == 4
+    assert rows._hay == [haystack(rows.keys[r]) for r in rows.order]
+    rows.set_filter("key-9")
+    assert [rows.keys[r].name for r in rows.shown()] == [f"Key-{i}" for i in (99, 98, 97, 96, 95, 94, 93, 92, 91,
+                                                                              90, 9)]

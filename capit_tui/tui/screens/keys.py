@@ -99,11 +99,6 @@ class KeysScreen(TableNav, Screen):
 
     # ------------------------------------------------------------ rendering
 
-    def visible_keys(self) -> list[CappedKey]:
-        """The keys shown, in order (the filter applied)."""
-        keys = self.rows.keys
-        return [keys[r] for r in self.table.rows]
-
     def cells(self, k: CappedKey, held: dict[tuple[str, str], list[str]] | None = None) -> dict[str, Any]:
         """The row of `k` at the current layout; `held` is the ledger's holders_by_key(), read once for many
         rows. A key capit-tui installed that no agent holds any more (replaced, or restored away) reads
@@ -176,19 +171,21 @@ class KeysScreen(TableNav, Screen):
                 needs[column] = widest
 
     def queue_measure(self, rows: list[str], *, now: int = MEASURE_AT_ONCE) -> None:
-        """Measure the first `now` of these rows at once, the rest a chunk per tick (columns may widen)."""
+        """Measure the first `now` of these rows at once, the rest a chunk per tick (columns may widen);
+        meanwhile the filter's lowercase strings are made, a chunk per tick too."""
         self.measure_keys(rows[:now])
         self._unmeasured.extend(rows[now:])
-        if self._unmeasured and self._measuring is None:
+        if self._measuring is None:
             self._measuring = self.set_interval(0.01, self._measure_more)
 
     def _measure_more(self) -> None:
-        chunk, self._unmeasured = self._unmeasured[:MEASURE_CHUNK], self._unmeasured[MEASURE_CHUNK:]
-        self.measure_keys(chunk)
-        if not self._unmeasured and self._measuring is not None:
+        if self._unmeasured:
+            chunk, self._unmeasured = self._unmeasured[:MEASURE_CHUNK], self._unmeasured[MEASURE_CHUNK:]
+            self.measure_keys(chunk)
+            self.relayout()
+        elif self.rows.prepare(MEASURE_CHUNK * 4) and self._measuring is not None:
             self._measuring.stop()
             self._measuring = None
-        self.relayout()
 
     def relayout(self) -> None:
         """Give the table the columns that fit the width (when they changed) and the rows shown."""
@@ -230,11 +227,6 @@ class KeysScreen(TableNav, Screen):
         self.relayout()
         self.show_rows()
         self.applied()
-
-    def rebuild(self) -> None:
-        """The rows again from the keys held (a filter change keeps the built cells)."""
-        self.relayout()
-        self.show_rows()
 
     def show_rows(self, fallback: int | None = 0) -> None:
         self.table.set_rows(self.rows.shown(), fallback=fallback)

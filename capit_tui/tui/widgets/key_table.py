@@ -146,7 +146,12 @@ class KeyTable(ScrollView, can_focus=True):
         self._index = None
         old = self._cursor
         key = self._cursor_key
-        index = self._find(key) if key is not None else None
+        index = None
+        if key is not None:
+            try:  # one scan in C: quicker than building the index for one look-up (filter keystrokes)
+                index = rows.index(key)
+            except ValueError:
+                index = None
         if index is None:
             index = old if fallback is None else fallback
         self._set_cursor(index)
