@@ -8,6 +8,7 @@ Screens reach it typed through `typed_app.capit_app()`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,7 @@ class CapitApp(App[None]):
         self.spend = SpendWatch()
         self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
         self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
+        self.keys_page_signal: Signal[list[CappedKey]] = Signal(self, "keys-page")  # see keys_arrived
         self.refreshing = False
         self.loaded_platforms: set[str] = set()  # platforms whose keys have loaded at least once
         self._opened: dict[str, Platform] = {}
@@ -190,7 +192,9 @@ class CapitApp(App[None]):
         self.refreshing = True
         self.spend_signal.publish(Update([], [], [], []))  # lets screens show "refreshing"
         try:
-            listing = await list_keys_on([self.platform(c.name) for c in self.platforms])
+            first = not self.loaded_platforms  # the first load of a long listing shows its pages as they come;
+            pages = (lambda _platform, keys: self.keys_arrived(keys)) if first else None  # later, the whole
+            listing = await list_keys_on([self.platform(c.name) for c in self.platforms], on_page=pages)
             errors = {name: str(exc) for name, exc in listing.errors.items()}
             self.loaded_platforms.update(c.name for c in self.platforms if c.name not in errors)
             update = self.spend.apply(listing.keys, errors, self.clock())
@@ -206,6 +210,15 @@ class CapitApp(App[None]):
                         f"({c.threshold}%).", title="Cap reached" if c.threshold >= 100 else "80% of cap",
                         severity=level, markup=False)
         self.spend_signal.publish(update)
+
+    def keys_arrived(self, keys: list[CappedKey]) -> None:
+        """A page of keys from a listing still under way: the Keys screen shows them before the last page
+        (its `extend`); the listing, once applied, replaces them. The listing's page callback; safe to call
+        from a thread as well as from the event loop."""
+        if threading.get_ident() == self._thread_id:
+            self.keys_page_signal.publish(list(keys))
+        else:
+            self.call_from_thread(self.keys_page_signal.publish, list(keys))
 
     def action_refresh(self) -> None:
         if self.platforms:

@@ -1,5 +1,5 @@
-"""What every screen built around one DataTable (`self.table`) does the same way: j/k/g/G, and which
-row (by its key) is under the cursor, kept across rebuilds."""
+"""What every screen built around one table (`self.table`, a DataTable or the Keys screen's KeyTable) does
+the same way: j/k/g/G, and which row (by its key) is under the cursor, kept across rebuilds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from capit_tui.tui.widgets.key_table import KeyTable
 
 
 def nav_bindings(prefix: str) -> list[BindingType]:
@@ -21,12 +23,13 @@ def nav_bindings(prefix: str) -> list[BindingType]:
 
 
 class TableNav:
-    table: DataTable[Any]
+    table: DataTable[Any] | KeyTable
     wide: bool | None
 
     def clear_for(self, wide: bool, columns: tuple[tuple[str, str], ...]) -> None:
         """Empty the table for a rebuild; set its columns again when the width class changed."""
         table = self.table
+        assert isinstance(table, DataTable), "a KeyTable is given its columns with set_columns"
         if wide != self.wide or not table.columns:
             table.clear(columns=True)
             self.wide = wide
@@ -38,6 +41,8 @@ class TableNav:
     def row_key(self) -> str | None:
         """The key of the row under the cursor, or None for an empty table."""
         table = self.table
+        if isinstance(table, KeyTable):
+            return table.cursor_key
         if not table.row_count:
             return None
         try:

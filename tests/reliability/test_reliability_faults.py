@@ -405,9 +405,9 @@ def status(app) -> str:
 
 
 def row_count(app) -> int:
-    from textual.widgets import DataTable
+    from capit_tui.tui.widgets.key_table import KeyTable
 
-    return app.screen.query_one("#keys", DataTable).row_count
+    return app.screen.query_one("#keys", KeyTable).row_count
 
 
 def no_crash(app) -> None:

@@ -447,9 +447,9 @@ async def test_tui_flows_show_no_secret(sb, isolated_home, tmp_path, monkeypatch
         await settle(pilot)
         keys = app.screen
         inst = next(k for k in app.spend.keys.values() if app.holders(k))
-        from textual.widgets import DataTable
+        from capit_tui.tui.widgets.key_table import KeyTable
 
-        table = keys.query_one("#keys", DataTable)
+        table = keys.query_one("#keys", KeyTable)
         table.move_cursor(row=table.get_row_index(f"{inst.platform}\x1f{inst.id}"))
         await pilot.press("enter")
         await step("key details")

@@ -26,6 +26,7 @@ from capit_tui.core.backups import BackupStore
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.redact import mask
 from capit_tui.core.text import tilde, tilde_text
+from capit_tui.tui.widgets.key_table import KeyTable
 
 SIZES = [(80, 24), (160, 45)]
 size_ids = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -130,11 +131,11 @@ def app_for(sb, w: World):
     return make_app(sb, w.home, store=w.store, ledger=w.ledger)
 
 
-def table(app, selector: str) -> DataTable:
-    return app.screen.query_one(selector, DataTable)
+def table(app, selector: str) -> DataTable | KeyTable:
+    return app.screen.query_one(selector, KeyTable if selector == "#keys" else DataTable)
 
 
-def cell(t: DataTable, row: str, column: str) -> str:
+def cell(t: DataTable | KeyTable, row: str, column: str) -> str:
     return str(t.get_cell(row, column))
 
 

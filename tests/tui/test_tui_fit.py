@@ -12,6 +12,7 @@ from capit_tui.core.settings import Settings
 from capit_tui.core.text import cell_width
 from capit_tui.tui.app import CapitApp
 from capit_tui.tui.keys_columns import COLUMNS, PAD, SCROLLBAR, Column, fit_columns
+from capit_tui.tui.widgets.key_table import KeyTable
 
 SIZES = [(80, 24), (120, 36), (160, 45)]
 TYPICAL = {"name": 49, "platform": 10, "cap": 12, "spent": 7, "bar": 10, "pct": 4, "today": 7, "month": 7,
@@ -44,7 +45,7 @@ def test_a_new_column_is_one_more_row_in_the_table():
 
 
 def rows(app) -> list[list[str]]:
-    t = app.screen.query_one("#keys", DataTable)
+    t = app.screen.query_one("#keys", KeyTable)
     return [[str(getattr(c, "plain", c)) for c in t.get_row_at(i)] for i in range(t.row_count)]
 
 
@@ -56,8 +57,8 @@ async def test_long_names_fit_and_stay_told_apart(isolated_home, size):
         app = make_app(sb, isolated_home, ledger=ledger)
         async with app.run_test(size=size) as pilot:
             await settle(pilot)
-            t = app.screen.query_one("#keys", DataTable)
-            widths = {str(k.value): col.content_width for k, col in t.columns.items()}
+            t = app.screen.query_one("#keys", KeyTable)
+            widths = t.column_widths
             assert sum(w + PAD for w in widths.values()) <= size[0] - SCROLLBAR  # no sideways cut ("Creat")
             ids = list(widths)
             table = rows(app)
@@ -114,12 +115,12 @@ async def test_a_failed_first_load_is_an_error_not_an_empty_account(isolated_hom
             assert "No keys yet" not in shown
             status = text_of(app, "#status")
             assert "0 keys" not in status and "could not load openrouter" in status
-            assert not app.screen.query_one("#keys", DataTable).display
+            assert not app.screen.query_one("#keys", KeyTable).display
             sb.clear_faults()
             await pilot.press("r")
             await settle(pilot)
             assert not app.screen.query_one("#empty").display
-            assert app.screen.query_one("#keys", DataTable).row_count == 12
+            assert app.screen.query_one("#keys", KeyTable).row_count == 12
             assert "12 keys on 1 platform" in text_of(app, "#status") and "⚠" not in text_of(app, "#status")
     finally:
         sb.stop()
@@ -134,7 +135,7 @@ async def test_one_platform_failing_shows_the_others_keys_and_names_it(isolated_
                        agent_env={"HOME": str(isolated_home), "PATH": "/nonexistent"}, auto_refresh=False)
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            assert app.screen.query_one("#keys", DataTable).row_count == 12
+            assert app.screen.query_one("#keys", KeyTable).row_count == 12
             assert not app.screen.query_one("#empty").display
             status = text_of(app, "#status")
             assert "12 keys on 1 platform" in status and "could not load broken" in status

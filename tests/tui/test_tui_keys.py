@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 from tui_support import make_app, settle
 
 from capit_tui.tui.modals.confirm import ConfirmScreen
+from capit_tui.tui.widgets.key_table import KeyTable
 
 
-def table(app) -> DataTable:
-    return app.screen.query_one("#keys", DataTable)
+def table(app) -> KeyTable:
+    return app.screen.query_one("#keys", KeyTable)
 
 
 async def test_table_shows_every_key_and_keeps_the_cursor_across_refresh(sb, isolated_home):

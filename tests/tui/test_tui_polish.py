@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from textual.widgets import Button, DataTable, Input
+from textual.widgets import Button, Input
 from textual.widgets._toast import Toast
 from tui_support import make_app, settle
 
@@ -17,6 +17,7 @@ from capit_tui.tui.newkey.result import ResultScreen
 from capit_tui.tui.newkey.review import ReviewScreen
 from capit_tui.tui.widgets.checks import Check, CheckList
 from capit_tui.tui.widgets.diff_view import CONTINUED, DiffView, render_diff, wrap_line
+from capit_tui.tui.widgets.key_table import KeyTable
 
 CLAUDE_ONE_LINE = {"env": {"DISABLE_TELEMETRY": "1", "HTTPS_PROXY": "https://proxy.internal.example.com:8443",
                            "NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/corp-root-ca.pem"}, "model": "opus"}
@@ -139,7 +140,7 @@ async def test_d_on_an_empty_filter_result_says_why(sb, isolated_home):
         await settle(pilot)
         await pilot.press("slash", *"zzz", "enter")
         await pilot.pause()
-        assert app.screen.query_one("#keys", DataTable).row_count == 0
+        assert app.screen.query_one("#keys", KeyTable).row_count == 0
         for key in ("d", "e", "x"):
             app.clear_notifications()
             await pilot.press(key)

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 from tui_support import TODAY, configured, make_app, settle
 
 from capit_tui import agents as agents_mod
@@ -17,6 +17,7 @@ from capit_tui.core.ledger import Ledger
 from capit_tui.tui.newkey.form import NewKeyScreen
 from capit_tui.tui.newkey.result import ResultScreen
 from capit_tui.tui.newkey.review import ReviewScreen
+from capit_tui.tui.widgets.key_table import KeyTable
 
 
 def install(sb, home: Path, agent: str, name: str):
@@ -107,12 +108,12 @@ async def test_keys_table_marks_a_key_no_agent_holds_any_more(sb, isolated_home)
     app = make_app(sb, isolated_home)
     async with app.run_test(size=(80, 24)) as pilot:  # narrow: the mark alone, still in yellow
         await settle(pilot)
-        mark = app.screen.query_one("#keys", DataTable).get_cell(f"openrouter\x1f{first}", "agents")
+        mark = app.screen.query_one("#keys", KeyTable).get_cell(f"openrouter\x1f{first}", "agents")
         assert mark.plain == "none" and "yellow" in str(mark.style)
     app = make_app(sb, isolated_home)
     async with app.run_test(size=(160, 45)) as pilot:
         await settle(pilot)
-        t = app.screen.query_one("#keys", DataTable)
+        t = app.screen.query_one("#keys", KeyTable)
         mark = t.get_cell(f"openrouter\x1f{first}", "agents")
         assert mark.plain == "none (was claude)" and "yellow" in str(mark.style)
         t.move_cursor(row=t.get_row_index(f"openrouter\x1f{first}"))
