@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from capit_tui.errors import UsageError
 
-VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "help")
+VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "report", "help")
 
 
 class Parser(argparse.ArgumentParser):
@@ -101,6 +101,14 @@ def main_parser() -> argparse.ArgumentParser:
                     help="do not ask (and revoke a capit key the restore removed that no agent holds any more)")
     br.add_argument("--keep-replaced", action="store_true",
                     help="keep, without asking, a capit key the restore removed that no agent holds any more")
+
+    rp = sub.add_parser("report", help="spend per key, agent, platform or model over a period")
+    rp.add_argument("--since", default="7d", help="7d, 30d, 2w (from that many days ago, midnight UTC) or a "
+                    "UTC date YYYY-MM-DD (default 7d)")
+    rp.add_argument("--by", choices=("key", "agent", "platform", "model"), default="key")
+    rp.add_argument("--format", choices=("table", "csv", "json", "md"), default="table")
+    rp.add_argument("--platform")
+    rp.set_defaults(action="report")
 
     sb = sub.add_parser("sandbox", help="the built-in OpenRouter-compatible sandbox")
     ssub = sb.add_subparsers(dest="action", required=True)
