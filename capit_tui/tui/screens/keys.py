@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from capit_tui.core.durations import age_text
+from capit_tui.core.history import per_hour
 from capit_tui.core.keys import reset_periods
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
@@ -119,6 +120,8 @@ class KeysScreen(TableNav, Screen):
             "last_used": Text(age_text(k.last_used_at, self.app.now()),
                               style="" if k.last_used_at else "dim"),
             "created": Text(k.created_at.strftime("%Y-%m-%d") if k.created_at else "-"),
+            "burn": Text(per_hour(getattr(self.app.burns.get((k.platform, k.id)), "last_hour", None)),
+                         justify="right"),
         }
 
     @staticmethod
