@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -91,31 +92,56 @@ class History:
 
             path = data_dir() / DB_NAME
         self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._guard = threading.RLock()
 
     # ------------------------------------------------------------ storage
 
     @contextlib.contextmanager
     def _db(self, write: bool) -> Iterator[sqlite3.Connection]:
-        if not write and not self.path.exists():
-            conn = sqlite3.connect(":memory:")  # nothing recorded yet: an empty history, no file made
-        else:
-            if write:
-                from capit_tui.core.fsutil import ensure_private_dir
+        """The connection, kept open between calls (opening and closing SQLite per sample costs a WAL
+        checkpoint each time); one caller at a time, from any thread."""
+        with self._guard:
+            if self._conn is None:
+                if not write and not self.path.exists():
+                    empty = sqlite3.connect(":memory:")  # nothing recorded yet: an empty history, no file made
+                    try:
+                        empty.executescript(_SCHEMA)
+                        yield empty
+                    finally:
+                        empty.close()
+                    return
+                self._conn = self._open()
+            try:
+                yield self._conn
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
 
-                ensure_private_dir(self.path.parent)
-                fresh = not self.path.exists()
-            conn = sqlite3.connect(self.path, timeout=5.0)
-            if write and fresh:
+    def _open(self) -> sqlite3.Connection:
+        from capit_tui.core.fsutil import ensure_private_dir
+
+        ensure_private_dir(self.path.parent)
+        fresh = not self.path.exists()
+        conn = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
+        try:
+            if fresh:
                 self.path.chmod(0o600)
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # pages freed by downsampling go back
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-        try:
             conn.executescript(_SCHEMA)
-            yield conn
-            conn.commit()
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        with self._guard:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def record(self, keys: Iterable[CappedKey], when: datetime, *, wait: float = RECORD_WAIT) -> int:
         """One sample per key at `when`, under the lock; returns how many keys were sampled. Downsamples
@@ -226,10 +252,15 @@ class History:
 def record_quietly(keys: Iterable[CappedKey], when: datetime, history: History | None = None) -> str | None:
     """record(), for a front end whose listing must not fail because its history could not be written (a
     busy lock, a full disk, a damaged file): None when recorded, else why not."""
+    own = history is None
+    h = history or History()
     try:
-        (history or History()).record(keys, when)
+        h.record(keys, when)
     except (lock.LockTimeout, sqlite3.Error, OSError) as exc:
         return f"The spend history was not updated: {exc}"
+    finally:
+        if own:
+            h.close()
     return None
 
 
@@ -237,12 +268,15 @@ def record_and_rate(keys: Iterable[CappedKey], when: datetime,
                     history: History | None = None) -> dict[tuple[str, str], Burn]:
     """Record a sample per key (quietly), then every key's burn rate as of `when`, from one read."""
     keys = list(keys)
-    history = history or History()
-    record_quietly(keys, when, history)
+    h = history or History()
     try:
-        recent = history.recent(when - timedelta(days=2))
-    except sqlite3.Error:
+        record_quietly(keys, when, h)
+        recent = h.recent(when - timedelta(days=2))
+    except (sqlite3.Error, OSError):
         return {}
+    finally:
+        if history is None:
+            h.close()
     return {(k.platform, k.id): burn_rate(recent.get((k.platform, k.id), []), when) for k in keys}
 
 

@@ -162,30 +162,38 @@ async def key_spend(keys: list[CappedKey], seen: list[tuple[str, str, str]], per
             else:
                 ks.sources.add("platform")
             if period.start < act_start:
-                _from_history(ks, history, period.start, act_start, None)
+                _from_history(ks, history, period.start, act_start, k, upto_live=False)
         else:
             _from_history(ks, history, period.start, period.end, k)
     return out, errors
 
 
-def _from_history(ks: KeySpend, history: History, start: datetime, end: datetime, live: CappedKey | None) -> None:
-    """Lifetime usage at `end` (the live listing when there is one) less the usage at `start`."""
+def _from_history(ks: KeySpend, history: History, start: datetime, end: datetime, live: CappedKey | None,
+                  *, upto_live: bool = True) -> None:
+    """Lifetime usage at `end` (the live listing when there is one) less the usage at `start`: the last
+    sample before it, or nothing for a key created since (it started at $0), else the first sample after it
+    (and the row says its numbers start there). `upto_live` False: `end` is not now, read it from the samples."""
     before = history.last_before(ks.platform, ks.key_id, start)
-    if before is None:
+    base = before.usage if before is not None else None
+    born = live.created_at if live is not None else None
+    if base is None and born is not None and born >= start:
+        base = Decimal(0)  # created inside the period: everything it ever spent is in it
+    if base is None:
         after = history.samples(ks.platform, ks.key_id, since=start, until=end)
-        if not after:
-            ks.covered_from = end if live is not None else None
-            ks.sources.add("history")
+        if after:
+            base, ks.covered_from = after[0].usage, after[0].at
+        elif live is not None and upto_live:
             ks.add(None, Decimal(0), "history")
+            ks.covered_from = end  # never sampled: nothing known before now
             return
-        before = after[0]
-        ks.covered_from = before.at
-    if live is not None:
+        else:
+            return
+    if live is not None and upto_live:
         last = live.usage
     else:
         later = history.last_before(ks.platform, ks.key_id, end)
-        last = later.usage if later is not None else before.usage
-    ks.add(None, max(last - before.usage, Decimal(0)), "history")
+        last = later.usage if later is not None else base
+    ks.add(None, max(last - base, Decimal(0)), "history")
 
 
 def group(spends: list[KeySpend], by: str, ledger: Ledger | None = None) -> list[Row]:
@@ -226,11 +234,21 @@ async def build(platforms: list[Any], period: Period, by: str, *, history: Histo
                 ledger: Ledger | None = None) -> Report:
     """The report over open adapters (`platforms`): lists their keys, reads their activity where they
     have it, and the local history for the rest (and for keys revoked since the period began)."""
-    from capit_tui.core.keys import list_keys_on
 
     if by not in BY:
         raise ValueError(f"--by takes one of {', '.join(BY)}")
+    own = history is None
     history = history or History()
+    try:
+        return await _build(platforms, period, by, history, ledger)
+    finally:
+        if own:
+            history.close()
+
+
+async def _build(platforms: list[Any], period: Period, by: str, history: History, ledger: Ledger | None) -> Report:
+    from capit_tui.core.keys import list_keys_on
+
     listing = await list_keys_on(platforms)
     errors = listing.reasons()
     names = {p.name for p in platforms}

@@ -65,7 +65,11 @@ class KeyDetailScreen(ModalScreen[None]):
                                  ("expires", _expiry(k, now))):
                 t.add_row(label, Text(value))
             yield Static(t)
-            samples = History().samples(k.platform, k.id, since=now - timedelta(days=1), until=now)
+            history = History()
+            try:
+                samples = history.samples(k.platform, k.id, since=now - timedelta(days=1), until=now)
+            finally:
+                history.close()
             burn = burn_rate(samples, now)
             yield Label(f"spend over the last day ({len(samples)} samples, local history)", classes="head")
             yield Sparkline([float(s.spent) for s in samples] or [0.0])
