@@ -71,7 +71,7 @@ class KeyDetailScreen(ModalScreen[None]):
             finally:
                 history.close()
             burn = burn_rate(samples, now)
-            yield Label(f"spend over the last day ({len(samples)} samples, local history)", classes="head")
+            yield Label(f"spend over the last day ({plural(len(samples), 'sample')}, local history)", classes="head")
             yield Sparkline([float(s.spent) for s in samples] or [0.0])
             yield Static(Text(_burn_line(burn, project(k, burn, now).describe())), id="burn")
             if self.has_activity():
