@@ -122,6 +122,7 @@ async def key_spend(keys: list[CappedKey], seen: list[tuple[str, str, str]], per
     local history not listed now (revoked since); `activity`: platform -> an async read of one key's
     activity rows (platforms without per-day history are absent)."""
     errors: dict[str, str] = {}
+    failed: set[str] = set()  # platforms whose activity could not be read: all their keys use the history
     today = period.end.astimezone(timezone.utc).date()
     act_first = max(period.first_day, today - timedelta(days=ACTIVITY_DAYS))
     act_start = datetime(act_first.year, act_first.month, act_first.day, tzinfo=timezone.utc)
@@ -134,12 +135,14 @@ async def key_spend(keys: list[CappedKey], seen: list[tuple[str, str, str]], per
     async def read(ks: KeySpend) -> list[ActivityRow] | None:
         fetch = activity.get(ks.platform)
         k = live.get((ks.platform, ks.key_id))
-        if fetch is None or ks.platform in errors:
+        if fetch is None or ks.platform in failed:
             return None
         if k is not None and (k.usage <= 0 or (k.last_used_at is not None and k.last_used_at < period.start)):
             return []  # never used, or not in the period: nothing to ask
         asked[ks.platform] = asked.get(ks.platform, 0) + 1
         if asked[ks.platform] > MAX_ACTIVITY_KEYS:
+            errors.setdefault(ks.platform, f"{ks.platform}: more than {MAX_ACTIVITY_KEYS} keys spent in the "
+                                           "period; the activity of the first ones was read")
             return None
         async with gate:
             try:
@@ -147,13 +150,14 @@ async def key_spend(keys: list[CappedKey], seen: list[tuple[str, str, str]], per
             except Exception as exc:  # noqa: BLE001 - the platform's failure: its keys use the history
                 from capit_tui.core.keys import failure_reason
 
-                errors.setdefault(ks.platform, failure_reason(ks.platform, exc))
+                failed.add(ks.platform)
+                errors[ks.platform] = failure_reason(ks.platform, exc)
                 return None
 
     rows = await asyncio.gather(*(read(ks) for ks in out))
     for ks, act in zip(out, rows, strict=True):
         k = live.get((ks.platform, ks.key_id))
-        if act is not None and ks.platform not in errors:
+        if act is not None and ks.platform not in failed:
             for r in act:
                 if act_first <= r.day < today:
                     ks.add(r.model, r.usage, "platform")
@@ -256,6 +260,5 @@ async def _build(platforms: list[Any], period: Period, by: str, history: History
     activity = {p.name: p.activity for p in platforms if callable(getattr(p, "activity", None))}
     spends, act_errors = await key_spend(listing.keys, seen, period, activity, history)
     for name, reason in act_errors.items():
-        errors.setdefault(name, f"{reason} (its per-day activity could not be read: its rows come from the "
-                                "local history)")
+        errors.setdefault(name, f"{reason} (so its rows, or some, come from the local history)")
     return Report(period, by, group(spends, by, ledger or Ledger()), errors)

@@ -258,3 +258,34 @@ def test_report_verb_formats_and_usage_errors():
         assert bad.returncode == 2 and "is not a period" in bad.stderr and not bad.stdout
         assert cli("report", "--by", "team", env=env).returncode == 2
     assert cli("report", env={}).returncode == 1
+
+
+def test_keys_list_records_a_sample_and_a_busy_lock_only_drops_it_quietly():
+    from capit_tui.core import lock
+
+    with Sandbox() as sb:
+        _, h = sb.add_key("ci-bot", limit=5, spend="0.25")
+        env = {"CAPIT_OPENROUTER_BASE_URL": sb.base_url, "CAPIT_OPENROUTER_MANAGEMENT_KEY": sb.management_key}
+        assert cli("keys", "list", env=env).returncode == 0
+        (s,) = History().samples("openrouter", h)
+        assert s.spent == s.usage == Decimal("0.25")
+        with lock.held("installing a key into claude"):  # another capit-tui holds the lock
+            busy = cli("keys", "list", env=env)
+        assert busy.returncode == 0 and "ci-bot" in busy.stdout
+        assert "waiting" not in busy.stderr.lower() and "history" not in busy.stderr.lower()
+
+
+def test_activity_is_read_for_a_bounded_number_of_keys(world, monkeypatch):
+    import capit_tui.core.report as core_report
+
+    seed(world)
+    monkeypatch.setattr(core_report, "MAX_ACTIVITY_KEYS", 1)
+    before = len([s for s in world.transport.sent if s[1].endswith("/activity")])
+    r = report(world, "7d", "key")
+    asked = len([s for s in world.transport.sent if s[1].endswith("/activity")]) - before
+    assert asked == 1
+    sources = {row.group: row.source for row in r.rows if row.platform == "openrouter"}
+    assert sorted(sources.values()).count("history") == 2  # of alpha, beta, gone-key: one read, two not
+    assert "more than 1 keys spent" in r.errors["openrouter"]
+    total = {row.group: row.spend for row in r.rows}
+    assert total["alpha"] == world.sb.cost_per_call * 16  # the history says the same sums

@@ -93,7 +93,7 @@ async def test_a_busy_lock_drops_the_sample_without_stopping_the_refresh(sb, iso
 
     app = app_at(sb, isolated_home, Clock(NOW))
     async with app.run_test(size=(120, 40)) as pilot:
-        with lock.held("testing"):  # the history writer (a thread) waits its 5 s, then lets the sample go
+        with lock.held("testing"):  # the history writer (a thread) waits its 2 s, then lets the sample go
             await settle(pilot)
         assert app.spend.keys and History().count() == 0
         await pilot.press("r")
