@@ -13,6 +13,7 @@ are polled hourly and the last 2 days every 30 s: the same rows, minutes instead
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import statistics
@@ -26,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+print = functools.partial(print, flush=True)  # noqa: A001 - each figure as soon as it is known
 
 
 def mib(n: int) -> str:

@@ -168,8 +168,9 @@ class History:
                     db.execute("INSERT OR REPLACE INTO samples(key, t, spent, usage) VALUES (?, ?, ?, ?)",
                                (kid, t, spent, usage))
             row = db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
-            if row is None or t - int(row[0]) >= COMPACT_EVERY or t < int(row[0]):
-                self._compact(db, t)
+            last = int(row[0]) if row is not None else None
+            if last is None or t - last >= COMPACT_EVERY or t < last:
+                self._compact(db, t, last if last is not None and last <= t else None)
         return len(keys)
 
     @staticmethod
@@ -191,11 +192,16 @@ class History:
         return out
 
     @staticmethod
-    def _compact(db: sqlite3.Connection, t: int) -> None:
+    def _compact(db: sqlite3.Connection, t: int, since: int | None = None) -> None:
+        """Keep the last sample of each hour (older than a day) and of each day (older than 30 days) of a
+        key. `since`: the time of the last compaction, so only what has aged since then is looked at."""
         raw_cut = t - int(RAW_FOR.total_seconds())
         hour_cut = t - int(HOURLY_FOR.total_seconds())
-        for older, newer, bucket in ((hour_cut, raw_cut, 3600), (None, hour_cut, 86400)):
-            # keep the last sample of each bucket (hour, day) of a key; the others in it go
+        tiers = ((hour_cut, raw_cut, 3600, RAW_FOR), (None, hour_cut, 86400, HOURLY_FOR))
+        for older, newer, bucket, age in tiers:
+            if since is not None:  # from the start of the bucket the last compaction's cut fell in
+                done = (since - int(age.total_seconds())) // bucket * bucket
+                older = done if older is None else max(older, done)
             where = "t < :newer" + ("" if older is None else " AND t >= :older")
             db.execute(f"""DELETE FROM samples WHERE {where} AND EXISTS (SELECT 1 FROM samples s
                            WHERE s.key = samples.key AND s.t > samples.t AND s.t < (samples.t / :b + 1) * :b)""",
