@@ -209,3 +209,28 @@ def test_burn_rate_and_projection_from_recorded_samples(history):
     burn = burn_rate(history.samples("openrouter", "a" * 64), now)
     assert burn.last_hour == Decimal("0.5000")
     assert project(key(usage - Decimal("0.5") / 120, reset="daily"), burn, now).describe() == "cap in ~10 h"
+
+
+def test_burn_points_give_the_same_rates_as_every_sample(history):
+    """record_and_rate() reads only the samples a rate needs; the rates are those of the whole history."""
+    import random
+
+    from capit_tui.core.history import record_and_rate
+
+    rng = random.Random(5)
+    keys = [f"{i:064x}" for i in range(6)]
+    usage = {k: Decimal(0) for k in keys}
+    t = T0
+    for step in range(400):  # 50 hours of irregular polls, some keys idle for stretches
+        for k in keys:
+            if rng.random() < 0.6:
+                usage[k] += Decimal(rng.randint(1, 90)) / 1000
+        live = [key(usage[k], ident=k) for k in keys if not (k == keys[0] and 100 < step < 300)]
+        rates = record_and_rate(live, t, history)
+        t += timedelta(seconds=rng.choice((30, 60, 300, 900)))
+    for now in (t - timedelta(seconds=1), t - timedelta(hours=7, minutes=3), T0 + timedelta(hours=26)):
+        fast = history.burn_points(now)
+        for k in keys:
+            whole = burn_rate(history.samples("openrouter", k), now)
+            assert burn_rate(fast.get(("openrouter", k), []), now) == whole, (k, now)
+    assert rates and any(b.last_hour for b in rates.values())
