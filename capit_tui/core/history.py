@@ -168,9 +168,9 @@ class History:
                     db.execute("INSERT OR REPLACE INTO samples(key, t, spent, usage) VALUES (?, ?, ?, ?)",
                                (kid, t, spent, usage))
             row = db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
-            last = int(row[0]) if row is not None else None
-            if last is None or t - last >= COMPACT_EVERY or t < last:
-                self._compact(db, t, last if last is not None and last <= t else None)
+            compacted = int(row[0]) if row is not None else None
+            if compacted is None or t - compacted >= COMPACT_EVERY or t < compacted:
+                self._compact(db, t, compacted if compacted is not None and compacted <= t else None)
         return len(keys)
 
     @staticmethod
