@@ -90,7 +90,8 @@ def refresh_cost(counts: list[int]) -> None:
 
     print("one refresh's history work (record a sample per key, then every key's burn rate), after 2 h of polls:")
     for n in counts:
-        history = History(Path(tempfile.mkdtemp()) / "h.sqlite3")
+        folder = tempfile.TemporaryDirectory()
+        history = History(Path(folder.name) / "h.sqlite3")
         ids = [f"{i:064x}" for i in range(n)]
         t = T0
         took = []
@@ -103,6 +104,7 @@ def refresh_cost(counts: list[int]) -> None:
                 took.append(time.perf_counter() - t1)
             t += gap
         history.close()
+        folder.cleanup()
         print(f"  {n:>6} keys  {statistics.median(took) * 1000:8.0f} ms (median of the last polls)")
 
 
