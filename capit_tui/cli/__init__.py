@@ -197,6 +197,10 @@ def _handler(verb: str, action: str) -> Callable[[argparse.Namespace], int]:
 
         return {"list": platforms.cmd_list, "add": platforms.cmd_add, "remove": platforms.cmd_remove,
                 "test": platforms.cmd_test, "serve": platforms.cmd_sandbox_serve}[action]
+    if verb == "report":
+        from capit_tui.cli.report import cmd_report
+
+        return cmd_report
     if verb == "agents":
         from capit_tui.cli.agents import cmd_agents
 

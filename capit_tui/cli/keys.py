@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import math
+from datetime import datetime, timezone
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -15,6 +16,7 @@ from capit_tui.cli.common import load_settings, parse_cap_or_usage, parse_reset_
 from capit_tui.cli.output import ask, confirm_or_stop, describe_keys, err, info, out
 from capit_tui.core import keys as core
 from capit_tui.core.durations import parse_duration
+from capit_tui.core.history import record_quietly
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.model import UNSET, CappedKey, reset_label
 from capit_tui.core.money import format_usd
@@ -45,6 +47,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
         for reason in reasons.values():
             err(f"Could not load the keys: {reason}")
         return 1
+    record_quietly(listing.keys, datetime.now(timezone.utc))  # the spend history (core.history)
     keys = [k for k in listing.keys if unused is None or k.unused_for(unused)]
     held = Ledger().holders_by_key()
     holders = {(k.platform, k.id): held.get((k.platform, k.id), []) for k in keys}

@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from capit_tui.errors import UsageError
 
-VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "watch", "help")
+VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "watch", "report", "help")
 
 
 class Parser(argparse.ArgumentParser):
@@ -121,6 +121,14 @@ def main_parser() -> argparse.ArgumentParser:
                     help="check once and exit: 0 no key at a threshold, 3 one is, 1 a platform failed")
     wa.add_argument("--json", action="store_true", help="one JSON object per event, one a line")
     wa.set_defaults(action="run")
+
+    rp = sub.add_parser("report", help="spend per key, agent, platform or model over a period")
+    rp.add_argument("--since", default="7d", help="7d, 30d, 2w (from that many days ago, midnight UTC) or a "
+                    "UTC date YYYY-MM-DD (default 7d)")
+    rp.add_argument("--by", choices=("key", "agent", "platform", "model"), default="key")
+    rp.add_argument("--format", choices=("table", "csv", "json", "md"), default="table")
+    rp.add_argument("--platform")
+    rp.set_defaults(action="report")
 
     sb = sub.add_parser("sandbox", help="the built-in OpenRouter-compatible sandbox")
     ssub = sb.add_subparsers(dest="action", required=True)

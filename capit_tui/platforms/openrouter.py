@@ -9,18 +9,22 @@ Facts used (see shared/reference/openrouter-api.md):
 - POST /keys answers 201 with the secret as the top-level `key`, beside `data`.
 - GET /key tells whether the key we hold is a management key (`is_management_key`).
 - Every key object carries `expires_at` and `last_used_at` (null until a call is charged to it).
+- GET /activity: the last 30 completed UTC days, one row per day and model (no paging), one key with
+  `api_key_hash`; today shows from tomorrow on.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from capit_tui.core.history import ActivityRow
 from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo, parse_time
 from capit_tui.core.money import to_decimal, to_json_number
+from capit_tui.core.text import clean_text
 from capit_tui.platforms.base import (
     UNSET,
     BadRequest,
@@ -37,6 +41,7 @@ from capit_tui.platforms.paging import WINDOW, CountHints, PagingStopped, slidin
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 PAGE_SIZE = 100
 MAX_PAGES = 2_000  # 200 000 keys: past that a server is sending endless pages
+MAX_ACTIVITY_ROWS = 30 * 1_000  # 30 days of 1 000 models: past that a server is sending junk
 
 
 class OpenRouterPlatform(Platform):
@@ -87,6 +92,32 @@ class OpenRouterPlatform(Platform):
         if not isinstance(data, dict):
             return None
         return Balance(_dec(data.get("total_credits")), _dec(data.get("total_usage")))
+
+    async def activity(self, key_hash: str | None = None, day: date | None = None) -> list[ActivityRow]:
+        """GET /activity: spend per completed UTC day and model over the last 30 days (today is not in it),
+        for one key when `key_hash` is given. Rows past MAX_ACTIVITY_ROWS, or not readable, are refused."""
+        params: dict[str, Any] = {}
+        if key_hash is not None:
+            params["api_key_hash"] = key_hash
+        if day is not None:
+            params["date"] = day.isoformat()
+        resp = await self._send("GET", "/activity", params=params)
+        data = self._data(resp, "GET /activity")
+        if not isinstance(data, list) or len(data) > MAX_ACTIVITY_ROWS:
+            raise MalformedResponse(f"{self.name} sent an unexpected list of activity.", platform=self.name)
+        rows: list[ActivityRow] = []
+        for raw in data:
+            try:
+                when = date.fromisoformat(str(raw["date"])[:10])
+                usage = _dec(raw.get("usage"))
+                requests = raw.get("requests", 0)
+                if usage is None or usage < 0 or not isinstance(requests, int) or isinstance(requests, bool):
+                    raise ValueError
+            except (TypeError, KeyError, ValueError):
+                raise MalformedResponse(f"{self.name} sent an activity row capit-tui cannot read.",
+                                        platform=self.name) from None
+            rows.append(ActivityRow(when, clean_text(raw.get("model") or "unknown", 120), usage, max(requests, 0)))
+        return rows
 
     # ------------------------------------------------------------ listing
 

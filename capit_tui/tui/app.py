@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from capit_tui.core.backups import BackupStore
+from capit_tui.core.history import Burn, record_and_rate
 from capit_tui.core.keys import Configured, list_keys_on
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.leftovers import prune_leftovers
@@ -107,6 +108,7 @@ class CapitApp(App[None]):
         self.store = store or BackupStore()
         self.ledger = ledger or Ledger()
         self.spend = SpendWatch()
+        self.burns: dict[tuple[str, str], Burn] = {}  # each key's burn rate, from the spend history
         self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
         self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
         self.keys_page_signal: Signal[list[CappedKey]] = Signal(self, "keys-page")  # see keys_arrived
@@ -198,6 +200,7 @@ class CapitApp(App[None]):
             errors = {name: str(exc) for name, exc in listing.errors.items()}
             self.loaded_platforms.update(c.name for c in self.platforms if c.name not in errors)
             update = self.spend.apply(listing.keys, errors, self.clock())
+            self.record_history(listing.keys, self.clock())
         finally:
             self.refreshing = False
             if self.live_refresh and self.platforms:
@@ -219,6 +222,18 @@ class CapitApp(App[None]):
             self.keys_page_signal.publish(list(keys))
         else:
             self.call_from_thread(self.keys_page_signal.publish, list(keys))
+
+    @work(thread=True, group="history", exit_on_error=False)
+    def record_history(self, keys: list[CappedKey], when: datetime) -> None:
+        """A spend sample per key (core.history), written off the event loop; then the keys' burn rates."""
+        burns = record_and_rate(keys, when)
+        self.call_from_thread(self._burned, burns)
+
+    def _burned(self, burns: dict[tuple[str, str], Burn]) -> None:
+        changed = [i for i, b in burns.items() if self.burns.get(i) != b and i in self.spend.keys]
+        self.burns = burns
+        if changed:
+            self.spend_signal.publish(Update([], changed, [], []))
 
     def action_refresh(self) -> None:
         if self.platforms:

@@ -42,6 +42,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("agents", "Agents", 2, least=8, most=24),
     Column("last_used", "Last used", 7),
     Column("created", "Created", 5),
+    Column("burn", "Burn", 10),  # dollars per hour over the last hour (core.history): first to go when narrow
 )
 
 BAR_WIDE_FROM = 140  # terminal columns from which the spend bar is 16 cells rather than 10

@@ -60,8 +60,9 @@ def percent_text(key: CappedKey) -> Text:
 
 def status_text(key: CappedKey, now: datetime | None = None) -> Text:
     """The key's status word as of `now` (the app's clock, so a snapshot never ages), styled."""
-    s = key.status_at(now)
-    return Text(s, style={"active": "green", "capped": "bold red", "disabled": "dim", "expired": "red"}.get(s, ""))
+    s = key.flagged_status(now)  # 'expiring' for an active key that expires within 7 days
+    return Text(s, style={"active": "green", "capped": "bold red", "disabled": "dim", "expired": "red",
+                          "expiring": "yellow"}.get(s, ""))
 
 
 def spend_text(st: AgentStatus, keys: dict[tuple[str, str], CappedKey], *, short: bool = False) -> Text:

@@ -51,7 +51,7 @@ def test_key_detail(snap_compare, sb, isolated_home, size):
             await pilot.press("r")
             await settle(pilot)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)  # the platform's per-day activity loads in a worker
 
     assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
 

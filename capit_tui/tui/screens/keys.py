@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
 from capit_tui.core.durations import age_text
+from capit_tui.core.history import per_hour
 from capit_tui.core.keys import reset_periods
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
@@ -120,12 +121,13 @@ class KeysScreen(TableNav, Screen):
             "pct": percent_text(k),
             "today": Text(format_usd(k.usage_daily), justify="right"),
             "month": Text(format_usd(k.usage_monthly), justify="right"),
-            "status": (Text("expiring", style="yellow") if k.flagged_status(self.app.now()) == "expiring"
-                       else status_text(k, self.app.now())),
+            "status": status_text(k, self.app.now()),
             "agents": agents_cell(holders, width("agents"), was),
             "last_used": Text(age_text(k.last_used_at, self.app.now()),
                               style="" if k.last_used_at else "dim"),
             "created": Text(k.created_at.strftime("%Y-%m-%d") if k.created_at else "-"),
+            "burn": Text(per_hour(getattr(self.app.burns.get((k.platform, k.id)), "last_hour", None)),
+                         justify="right"),
         }
 
     def row_cells(self, row: str) -> dict[str, Text]:
@@ -158,8 +160,9 @@ class KeysScreen(TableNav, Screen):
                 w(k.platform) if k.platform.isascii() else w(display_name(k.platform)),
                 w(cap_label(k)), len(format_usd(k.spent)), self.bar,
                 1 if pct is None else len(f"{pct:.0f}%") if pct < 1000 else 5,
-                len(format_usd(k.usage_daily)), len(format_usd(k.usage_monthly)), len(k.status_at(now)),
-                agents, len(age_text(k.last_used_at, now)), 10 if k.created_at else 1)
+                len(format_usd(k.usage_daily)), len(format_usd(k.usage_monthly)), len(k.flagged_status(now)),
+                agents, len(age_text(k.last_used_at, now)), 10 if k.created_at else 1,
+                len(per_hour(getattr(self.app.burns.get(ident), "last_hour", None))))
 
     def measure_keys(self, rows: list[str]) -> None:
         """Widen `needs` for these rows: the widest cell of each column."""
