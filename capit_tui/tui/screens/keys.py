@@ -21,16 +21,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from capit_tui.core.durations import age_text
-from capit_tui.core.history import per_hour
 from capit_tui.core.keys import reset_periods
 from capit_tui.core.model import CappedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.spend_watch import Update
-from capit_tui.core.text import cell_width, display_name, fit_list, joined, middle_ellipsis, plural
+from capit_tui.core.text import display_name, joined, plural
+from capit_tui.tui.keys_cells import agents_cell, cell_widths, key_cells, measure_cells
 from capit_tui.tui.keys_columns import COLUMNS, Layout, bar_width, fit_columns
 from capit_tui.tui.keys_listing import KeyRows, ident
-from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_text
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.key_table import KeyTable
@@ -41,17 +39,6 @@ __all__ = ["KeysScreen", "agents_cell", "ident"]
 MEASURE_AT_ONCE = 1_000  # keys whose widths are measured before the first paint; the rest a chunk a tick
 MEASURE_CHUNK = 1_000  # ~10 ms (KeysScreen.widths) on a slow machine
 COLUMN_IDS = tuple(c.id for c in COLUMNS)
-
-
-def agents_cell(holders: list[str], width: int | None, was: list[str] | None = None) -> Text:
-    """The agents holding a key, in `width` cells: `claude, codex`, `claude +2` or `3 agents`; '-' for none.
-    A key capit-tui installed that no agent holds any more reads `none (was claude)`, in yellow."""
-    if not holders:
-        if was:  # `none (was claude)` where it fits, else `none`: the key detail names who held it
-            full = "none (was " + ", ".join(was) + ")"
-            return Text(full if cell_width(full) <= (width or 10_000) else "none", style="yellow")
-        return Text("-", style="dim")
-    return Text(fit_list(holders, width or 10_000, "agent"))
 
 
 class KeysScreen(TableNav, Screen):
@@ -101,68 +88,23 @@ class KeysScreen(TableNav, Screen):
 
     # ------------------------------------------------------------ rendering
 
-    def cells(self, k: CappedKey, held: dict[tuple[str, str], list[str]] | None = None) -> dict[str, Any]:
-        """The row of `k` at the current layout; `held` is the ledger's holders_by_key(), read once for many
-        rows. A key capit-tui installed that no agent holds any more (replaced, or restored away) reads
-        "none (was claude)"."""
+    def cells(self, k: CappedKey, held: dict[tuple[str, str], list[str]] | None = None) -> dict[str, Text]:
+        """The row of `k` at the current layout (keys_cells.key_cells); `held` is the ledger's holders_by_key(),
+        read once for many rows."""
         if held is None:
             held = self.app.ledger.holders_by_key()
-        holders = held.get((k.platform, k.id), [])
-        was = getattr(held, "was", {}).get((k.platform, k.id), [])
-        layout = self.columns_fit
-        width = (lambda c: layout.width(c) or None) if layout is not None else (lambda c: None)
-        name = width("name")
-        return {
-            "name": Text(middle_ellipsis(k.name, name) if name else display_name(k.name)),
-            "platform": Text(display_name(k.platform)),  # every cell from a platform is Text: never markup
-            "cap": Text(cap_label(k), justify="right"),
-            "spent": Text(format_usd(k.spent), justify="right"),
-            "bar": spend_bar(k, self.bar),
-            "pct": percent_text(k),
-            "today": Text(format_usd(k.usage_daily), justify="right"),
-            "month": Text(format_usd(k.usage_monthly), justify="right"),
-            "status": status_text(k, self.app.now()),
-            "agents": agents_cell(holders, width("agents"), was),
-            "last_used": Text(age_text(k.last_used_at, self.app.now()),
-                              style="" if k.last_used_at else "dim"),
-            "created": Text(k.created_at.strftime("%Y-%m-%d") if k.created_at else "-"),
-            "burn": Text(per_hour(getattr(self.app.burns.get((k.platform, k.id)), "last_hour", None)),
-                         justify="right"),
-        }
+        return key_cells(k, held, self.columns_fit, self.bar, self.app.now(), self.app.burns)
 
     def row_cells(self, row: str) -> dict[str, Text]:
         """What KeyTable asks for: one row's cells, built when the row comes into view."""
         return self.cells(self.rows.keys[row], self.held)
 
     @staticmethod
-    def measure(rows: list[dict[str, Any]], needs: dict[str, int] | None = None) -> dict[str, int]:
-        """How wide each column's widest cell is (cells built with no layout: names and lists whole)."""
-        out = dict(needs or {})
-        for cells in rows:
-            for c, cell in cells.items():
-                out[c] = max(out.get(c, 0), cell_width(cell.plain))
-        return out
+    def measure(rows: list[dict[str, Text]], needs: dict[str, int] | None = None) -> dict[str, int]:
+        return measure_cells(rows, needs)
 
     def widths(self, k: CappedKey, now: datetime) -> tuple[int, ...]:
-        """The width of each of `k`'s cells built whole (as `measure` of `cells` with no layout says), in
-        COLUMNS order, without building them: a tenth of the time, for 100 000 keys."""
-        def w(s: str) -> int:
-            return len(s) if s.isascii() else cell_width(s)  # ASCII: one cell each (controls become '?')
-
-        ident = (k.platform, k.id)
-        held = self.held
-        if ident in held or ident in getattr(held, "was", {}):
-            agents = w(agents_cell(held.get(ident, []), None, getattr(held, "was", {}).get(ident, [])).plain)
-        else:
-            agents = 1  # '-'
-        pct = k.percent
-        return (w(k.name) if k.name.isascii() else w(display_name(k.name)),
-                w(k.platform) if k.platform.isascii() else w(display_name(k.platform)),
-                w(cap_label(k)), len(format_usd(k.spent)), self.bar,
-                1 if pct is None else len(f"{pct:.0f}%") if pct < 1000 else 5,
-                len(format_usd(k.usage_daily)), len(format_usd(k.usage_monthly)), len(k.flagged_status(now)),
-                agents, len(age_text(k.last_used_at, now)), 10 if k.created_at else 1,
-                len(per_hour(getattr(self.app.burns.get(ident), "last_hour", None))))
+        return cell_widths(k, now, self.held, self.bar, self.app.burns)
 
     def measure_keys(self, rows: list[str]) -> None:
         """Widen `needs` for these rows: the widest cell of each column."""
