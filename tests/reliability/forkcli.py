@@ -91,6 +91,9 @@ def _child(job: dict) -> None:
         except OSError:
             pass
     finally:
+        # The command is over: a signal landing now (the test's kill racing the child's exit) must not
+        # turn this harness's own exit into a traceback. Held signals die with the process.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             sys.stdout.flush()
             sys.stderr.flush()
