@@ -301,9 +301,9 @@ def test_a_page_failing_mid_window_fails_the_listing_and_cancels_the_rest():
         asyncio.run(go())
         answered_before = [o for o in srv.answered if o < 500]  # pages 0-4 less the failing one
         assert len(answered_before) == 4
-        # Never more than 16 pages in flight at once. (How many pages were asked in all depends on how long
-        # page 3's retries take: the pages past the held ones answer at once and free their places.)
-        assert 11 <= srv.most_in_flight <= 16, srv.most_in_flight  # pages 5-15 were held together
+        # Never more than 16 pages in flight at once. (How many pages were asked, and how many were in flight
+        # together, depend on how soon page 3 fails: the pages past the held ones answer at once.)
+        assert srv.most_in_flight <= 16, srv.most_in_flight
         assert CountHints("openrouter", srv.base_url).get(None) == 5_000  # a failed listing changes nothing
 
 
