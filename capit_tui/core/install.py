@@ -227,27 +227,17 @@ class _Run:
             assert key_note is not None
             key_note.files = [str(c.path) for c in plan.for_agent(a.name)]
         self.phase = "writing"
-        backup = None
         if plan.changes:
             progress("Backing up and writing " + ", ".join(str(c.path) for c in plan.changes))
-
-            def noted(b: Backup) -> None:  # before the first file is written (the backup is complete)
-                entry.files = [FileNote(str(c.path), str(c.target), digest(c.before), digest(c.after), c.agent)
-                               for c in plan.changes]
-                entry.backup, entry.state = b.id, "writing"
-                journal.save(entry)
-
-            backup = apply(plan, self.store, {
-                "reason": "install",
-                "agents": [a.name for a in pv.agents],
-                "agent_files": {a.name: [str(c.path) for c in plan.for_agent(a.name)] for a in pv.agents},
-                "agent_home": str(pv.agents[0].home),
-                "platform": pv.platform.name,
-                "keys": {a.name: {"id": self.issued[a.name].key.id, "name": self.issued[a.name].key.name,
-                                  "masked": mask(self.issued[a.name].secret)} for a in pv.agents},
-            }, write=write, on_backup=noted)
-        entry.state = "written"
-        journal.save(entry)
+        backup = write_journaled(plan, self.store, journal, entry, lambda: {
+            "reason": "install",
+            "agents": [a.name for a in pv.agents],
+            "agent_files": {a.name: [str(c.path) for c in plan.for_agent(a.name)] for a in pv.agents},
+            "agent_home": str(pv.agents[0].home),
+            "platform": pv.platform.name,
+            "keys": {a.name: {"id": self.issued[a.name].key.id, "name": self.issued[a.name].key.name,
+                              "masked": mask(self.issued[a.name].secret)} for a in pv.agents},
+        }, write)
         self.phase = "recording"
         record_install(entry, self.ledger, now_iso())
         results = [AgentResult(a, self.issued[a.name], [c.path for c in plan.for_agent(a.name)], pv.models.get(a.name))
@@ -345,6 +335,26 @@ class _Run:
         if out.failed:
             said += f"; the key not yet shown ({', '.join(out.failed)}) will be revoked at the next start"
         return said + "."
+
+
+def write_journaled(plan: Plan, store: BackupStore, journal: Journal, entry: Entry,
+                    meta: Callable[[], dict[str, Any]],
+                    write: Callable[[Path, bytes, int], None] | None) -> Backup | None:
+    """Back up, then write every file of `plan` (install and rotate alike): the journal notes the files and
+    the backup before the first file is written, and the entry is 'written' after the last. `meta`, the
+    backup's description, is asked for only when there is a file to write."""
+    backup = None
+    if plan.changes:
+        def noted(b: Backup) -> None:  # before the first file is written (the backup is complete)
+            entry.files = [FileNote(str(c.path), str(c.target), digest(c.before), digest(c.after), c.agent)
+                           for c in plan.changes]
+            entry.backup, entry.state = b.id, "writing"
+            journal.save(entry)
+
+        backup = apply(plan, store, meta(), write=write, on_backup=noted)
+    entry.state = "written"
+    journal.save(entry)
+    return backup
 
 
 async def issue_shown(c: Configured, name: str, limit: Decimal | None, reset: str | None,

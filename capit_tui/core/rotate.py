@@ -27,10 +27,19 @@ from typing import Any
 from capit_tui.agents.base import Agent
 from capit_tui.core import lock
 from capit_tui.core.backups import Backup, BackupStore
-from capit_tui.core.changes import ApplyError, PlanError, StaleError, apply, plan_edits
+from capit_tui.core.changes import ApplyError, PlanError, StaleError, plan_edits
 from capit_tui.core.fsutil import UnsafeFile
-from capit_tui.core.install import Preview, _reraise_interruption, _same_files, answer_of, create, preview, shielded
-from capit_tui.core.journal import Entry, FileNote, Journal, KeyNote, digest, iso
+from capit_tui.core.install import (
+    Preview,
+    _reraise_interruption,
+    _same_files,
+    answer_of,
+    create,
+    preview,
+    shielded,
+    write_journaled,
+)
+from capit_tui.core.journal import Entry, Journal, KeyNote, iso
 from capit_tui.core.keys import Configured
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.model import CappedKey, IssuedKey
@@ -226,28 +235,18 @@ class _Run:
         _same_files(pv.plan, plan)
         note.files = [str(c.path) for c in plan.changes]
         self.phase = "writing"
-        backup = None
         if plan.changes:
             self.progress("Backing up and writing " + ", ".join(str(c.path) for c in plan.changes))
-
-            def noted(b: Backup) -> None:  # before the first file is written (the backup is complete)
-                entry.files = [FileNote(str(c.path), str(c.target), digest(c.before), digest(c.after), c.agent)
-                               for c in plan.changes]
-                entry.backup, entry.state = b.id, "writing"
-                journal.save(entry)
-
-            backup = apply(plan, self.store, {
-                "reason": "rotate",
-                "agents": [a.name for a in pv.agents],
-                "agent_files": {a.name: [str(c.path) for c in plan.for_agent(a.name)] for a in pv.agents},
-                "agent_home": str(pv.agents[0].home),
-                "platform": r.platform.name,
-                "keys": {a.name: {"id": issued.key.id, "name": issued.key.name, "masked": mask(issued.secret)}
-                         for a in pv.agents},
-                "rotated": {"id": r.old.id, "name": r.old.name},
-            }, write=write, on_backup=noted)
-        entry.state = "written"
-        journal.save(entry)
+        backup = write_journaled(plan, self.store, journal, entry, lambda: {
+            "reason": "rotate",
+            "agents": [a.name for a in pv.agents],
+            "agent_files": {a.name: [str(c.path) for c in plan.for_agent(a.name)] for a in pv.agents},
+            "agent_home": str(pv.agents[0].home),
+            "platform": r.platform.name,
+            "keys": {a.name: {"id": issued.key.id, "name": issued.key.name, "masked": mask(issued.secret)}
+                     for a in pv.agents},
+            "rotated": {"id": r.old.id, "name": r.old.name},
+        }, write)
         self.phase = "retiring"
         self.progress(f"Revoking the old key {r.old.name}")
         out = Undone()
