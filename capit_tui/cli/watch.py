@@ -1,6 +1,7 @@
 """`capit-tui watch`: poll every configured platform, say each event on one line (or one JSON object a
 line with --json) and run the user's actions (--exec, --webhook). The rule (events, thresholds, windows,
-the state file) is core.watch; this module words the events and carries out the actions.
+the state file) is core.watch; this module words the events and carries out the actions. Every poll
+also records a spend sample per key in the local history (core.history), as `keys list` does.
 
 Exit status: with --once, 0 when no key is at or past a threshold, 3 when one is, 1 when a platform
 could not be listed (and no key it did list is at a threshold); the loop runs until Ctrl-C or SIGTERM
@@ -25,6 +26,7 @@ from capit_tui.cli.common import load_settings, run_async
 from capit_tui.cli.output import err, info, interrupted_says
 from capit_tui.core import keys as core
 from capit_tui.core import watch
+from capit_tui.core.history import record_quietly
 from capit_tui.core.money import format_usd
 from capit_tui.core.text import clean_text, display_name, joined, plural, timestamp
 from capit_tui.errors import CapitError, UsageError
@@ -65,10 +67,15 @@ async def _watch(ns: argparse.Namespace, platforms: list[core.Configured], state
     import httpx
 
     client = httpx.AsyncClient(timeout=watch.WEBHOOK_TIMEOUT, follow_redirects=False) if webhook else None
+    said_unrecorded: str | None = None
     try:
         while True:
             listing = await core.list_all_keys(platforms)
             now = datetime.now(timezone.utc)
+            unrecorded = await asyncio.to_thread(record_quietly, listing.keys, now)  # the spend history
+            if unrecorded is not None and unrecorded != said_unrecorded:
+                err(unrecorded)  # once per cause, not every poll
+            said_unrecorded = unrecorded
             poll = state.poll(listing.keys, listing.reasons(), listing.asked, now, at)
             try:
                 state.save()

@@ -1,8 +1,8 @@
 """Spend over time: a local history of every key's spend, the burn rate it gives, and where that leads.
 
-Every spend refresh of the TUI and every `keys list` records one sample per key (platform, key id, which
-on OpenRouter is the key hash, time, spend in the current window, lifetime usage) in `history.sqlite3`
-in the data dir: stdlib sqlite3 in WAL mode, written by one writer at a time under the lock (core.lock).
+Every spend refresh of the TUI, every `keys list` and every `watch` poll records one sample per key
+(platform, key id, which on OpenRouter is the key hash, time, spend in the current window, lifetime
+usage) in `history.sqlite3` in the data dir: stdlib sqlite3 in WAL mode, written by one writer at a time under the lock (core.lock).
 Money is stored in whole micro-dollars (exact to $0.000001).
 
 It stays small by downsampling as it ages: every sample for a day, then the last sample of each hour for

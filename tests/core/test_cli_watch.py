@@ -209,3 +209,24 @@ def test_a_hook_that_runs_too_long_is_stopped_with_its_children(capsys, tmp_path
     assert "--exec took longer than 0.5 s for the capped event and was stopped." in capsys.readouterr().err
     time.sleep(0.2)
     assert not marker.exists()
+
+
+def test_every_poll_records_a_spend_sample_per_key_in_the_history(sandbox):
+    from capit_tui.core.history import History
+
+    _, h = sandbox.add_key("ci-bot", limit=Decimal(10), reset=None, spend="1")
+    db = Path(os.environ["XDG_DATA_HOME"]) / "capit-tui" / "history.sqlite3"
+
+    def spent() -> list[Decimal]:
+        history = History(db)
+        try:
+            return [s.spent for s in history.samples("openrouter", h)]
+        finally:
+            history.close()
+
+    assert cli("watch", "--once", env=on(sandbox)).returncode == 0
+    assert spent() == [Decimal(1)]
+    sandbox.spend(h, "2")
+    assert cli("watch", "--once", env=on(sandbox)).returncode == 0
+    assert spent()[-1] == Decimal(3)  # (two polls in one second keep the later sample)
+    assert oct(db.stat().st_mode)[-3:] == "600"
