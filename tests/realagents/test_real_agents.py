@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from realagents import clean_env, ensure_agents
+from realagents import ensure_agents, run_agent
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.install import execute, preview
@@ -22,13 +22,6 @@ from capit_tui.sandbox import Sandbox
 
 pytestmark = pytest.mark.realagent
 
-COMMANDS = {
-    "claude": ["claude", "-p", "say hi"],
-    "codex": ["codex", "exec", "--skip-git-repo-check", "say hi"],
-    "opencode": ["opencode", "run", "say hi"],
-}
-
-
 @pytest.fixture(scope="module")
 def bin_dir():
     path, why = ensure_agents()
@@ -36,12 +29,6 @@ def bin_dir():
         print(f"\nreal-agent tests skipped: {why}", file=sys.stderr)
         pytest.skip(f"real agents unavailable: {why}")
     return path
-
-
-def run_agent(name: str, bin_dir, home, cwd) -> subprocess.CompletedProcess:
-    cmd = [str(bin_dir / COMMANDS[name][0]), *COMMANDS[name][1:]]
-    return subprocess.run(cmd, env=clean_env(bin_dir, home), cwd=cwd, capture_output=True, text=True,
-                          timeout=180, stdin=subprocess.DEVNULL)
 
 
 def seen(sb: Sandbox, key_hash: str) -> list:

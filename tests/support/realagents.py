@@ -7,6 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+# How each agent is run once, non-interactively, for one inference request.
+COMMANDS = {
+    "claude": ["claude", "-p", "say hi"],
+    "codex": ["codex", "exec", "--skip-git-repo-check", "say hi"],
+    "opencode": ["opencode", "run", "say hi"],
+}
+
 AGENT_PACKAGES = {
     "claude": "@anthropic-ai/claude-code@2.1.197",
     "codex": "@openai/codex@0.169.0",
@@ -58,3 +65,10 @@ def clean_env(bin_dir: Path, home: Path, **extra: str) -> dict[str, str]:
            "LANG": "C.UTF-8", "NO_COLOR": "1", "CI": "1"}
     env.update(extra)
     return env
+
+
+def run_agent(name: str, bin_dir: Path, home: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the real agent `name` once (COMMANDS) with only clean_env's variables; its output is captured."""
+    cmd = [str(bin_dir / COMMANDS[name][0]), *COMMANDS[name][1:]]
+    return subprocess.run(cmd, env=clean_env(bin_dir, home), cwd=cwd, capture_output=True, text=True,
+                          timeout=180, stdin=subprocess.DEVNULL)
