@@ -11,7 +11,7 @@ from textual.widgets import Input, Static
 from tui_support import make_app, sandbox, settle
 
 from capit_tui.tui.newkey.form import NewKeyScreen
-from capit_tui.tui.newkey.result import ResultScreen, SecretCard
+from capit_tui.tui.newkey.result import ResultScreen
 from capit_tui.tui.newkey.rotate_review import RotateReviewScreen
 from capit_tui.tui.screens.keys import KeysScreen
 

@@ -61,8 +61,7 @@ class RotateReviewScreen(DiffReviewScreen):
     # ------------------------------------------------------------ what the review says
 
     def where(self, r: Rotation) -> str:
-        return (f"into {', '.join(a.title for a in r.agents)}" if r.held
-                else "held by no agent: its new key is shown once")
+        return f"into {', '.join(a.title for a in r.agents)}" if r.held else "shown once (no agent holds it)"
 
     def summary(self) -> Text:
         rs = self.rotations
@@ -87,15 +86,11 @@ class RotateReviewScreen(DiffReviewScreen):
                 out.append(f"⚠ {self.t(note)}\n", style="yellow")
         loose = [name(r.old.name) for r in self.rotations if not r.held]
         if loose:
-            out.append(f"{joined(loose)}: no agent holds {'them' if len(loose) > 1 else 'it'}; "
-                       f"{'each' if len(loose) > 1 else 'its'} new key is shown once, and the old "
-                       f"{'ones keep' if len(loose) > 1 else 'one keeps'} working until you press r there.\n",
-                       style="italic")
+            out.append(f"{joined(loose)}: the old key{'s keep' if len(loose) > 1 else ' keeps'} working until you "
+                       "press r on the next screen.\n", style="italic")
         if self.changes:
-            out.append(f"The old files are backed up first to {tilde(self.app.store.root, self.home)} "
-                       "(restore from 4 Backups).\n", style="dim")
-            out.append("Same cap, reset and expiry; each old key is revoked once its agents hold the new one, and a "
-                       "failure puts the files back (the old key keeps working).\n", style="dim")
+            out.append("Each old key is revoked once its agents hold the new one (a failure puts the files back); "
+                       f"the files are backed up first to {tilde(self.app.store.root, self.home)}.\n", style="dim")
         out.rstrip()
         return out
 
