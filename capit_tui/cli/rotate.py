@@ -8,16 +8,22 @@ import argparse
 import sys
 
 from capit_tui.cli.common import load_settings, run_async
-from capit_tui.cli.issue import expiry_words
 from capit_tui.cli.output import confirm, confirm_or_stop, err, info, interrupted_says, out
 from capit_tui.core.changes import PlanError
 from capit_tui.core.durations import parse_duration
-from capit_tui.core.install import issue_shown
 from capit_tui.core.keys import configured_platforms, list_all_keys, select
 from capit_tui.core.model import IssuedKey
 from capit_tui.core.recovery import Report
 from capit_tui.core.redact import mask
-from capit_tui.core.rotate import RotateError, Rotation, older_than, plan_rotations, revoke_old, rotate
+from capit_tui.core.rotate import (
+    RotateError,
+    Rotation,
+    issue_replacement,
+    older_than,
+    plan_rotations,
+    revoke_old,
+    rotate,
+)
 from capit_tui.core.text import display_name, plural
 from capit_tui.errors import CapitError, UsageError
 
@@ -71,7 +77,7 @@ def cmd_rotate(ns: argparse.Namespace) -> int:
 
 def _describe(r: Rotation) -> None:
     old, c = r.old, r.platform.name
-    cap = (old.budget.describe() if old.limit is not None else "no cap") + expiry_words(r.expires_at)
+    cap = r.cap_text
     where = (f"into {', '.join(a.title for a in r.agents)}" if r.held else
              "no agent holds it: the new key is shown once, then the old one is revoked after asking")
     info(f"{display_name(old.name, 60)} on {c} ({cap}) -> {r.new_name}, {where}.")
@@ -108,8 +114,7 @@ def _rotate_shown(r: Rotation, yes: bool) -> None:
 
     report = Report()
     with interrupted_says(lambda: report.said or f"no key was issued; {old.name} still works."):
-        run_async(lambda: issue_shown(c, r.new_name, old.limit, old.limit_reset, show, report=report,
-                                      expires_at=r.expires_at))
+        run_async(lambda: issue_replacement(r, show, report=report))
     later = f"Revoke it later with `capit-tui keys revoke {old.id[:12]}`."
     if not yes and not sys.stdin.isatty():
         info(f"Kept {old.name}: there is no terminal to ask (--yes revokes it). {later}")

@@ -58,6 +58,7 @@ class Replaced:
     masked: str
     agents: list[str]  # the agents whose files held it before the write
     key: CappedKey | None = None  # as its platform reports it (the cap), once `look_up` found it
+    by: str | None = None  # a rotated key no agent held: its replacement's name (then `agents` is empty)
 
     def capped(self) -> CappedKey:
         """The key to revoke: as the platform reported it, else what the ledger knows of it."""

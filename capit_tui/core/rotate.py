@@ -11,7 +11,7 @@ old key is revoked only once every file holds the new one.
    in core/rotate_settle.py, here or at the next start, so every agent ends with one working key.
 
 A key no agent holds has no files to write: the front end issues its replacement with
-`install.issue_shown` (shown once) and asks before revoking the old key (`revoke_old`).
+`issue_replacement` (install.issue_shown: shown once) and asks before revoking the old key (`revoke_old`).
 """
 
 from __future__ import annotations
@@ -82,6 +82,12 @@ class Rotation:
 
     def diff(self) -> str:
         return self.preview.diff() if self.preview is not None else ""
+
+    @property
+    def cap_text(self) -> str:
+        """The replacement's cap and expiry in words: '$5.00 weekly cap, expires 2027-01-31 00:00 UTC', 'no cap'."""
+        cap = self.old.budget.describe() if self.old.limit is not None else "no cap"
+        return cap + (f", expires {self.expires_at:%Y-%m-%d %H:%M} UTC" if self.expires_at is not None else "")
 
 
 @dataclass
@@ -339,6 +345,18 @@ async def _still_there(p: Any, key_id: str) -> bool:
     except PlatformError:
         return True
     return True
+
+
+async def issue_replacement(r: Rotation, show: Callable[[IssuedKey], None], *,
+                            report: Report | None = None) -> IssuedKey:
+    """A key no agent holds: issue its replacement (the new name, the old key's cap and reset, the planned
+    expiry) to be handed over by `show`, through `install.issue_shown` (a key nobody was shown is revoked).
+    The old key is left working: the front end asks, then `revoke_old`."""
+    from capit_tui.core.install import issue_shown
+
+    assert not r.held, "a key agents hold is rotated with rotate()"
+    return await issue_shown(r.platform, r.new_name, r.old.limit, r.old.limit_reset, show, report=report,
+                             expires_at=r.expires_at)
 
 
 async def revoke_old(r: Rotation, ledger: Ledger | None = None) -> list[str]:

@@ -326,12 +326,12 @@ class CapitApp(App[None]):
     # ------------------------------------------------------------ global actions
 
     def action_new_key(self, agents: Iterable[str] = ()) -> None:
+        from capit_tui.tui.newkey.diff_review import DiffReviewScreen
         from capit_tui.tui.newkey.form import NewKeyScreen
         from capit_tui.tui.newkey.result import ResultScreen
-        from capit_tui.tui.newkey.review import ReviewScreen
 
-        if isinstance(self.screen, (NewKeyScreen, ReviewScreen, ResultScreen)):
-            return  # already in the new-key flow
+        if isinstance(self.screen, (NewKeyScreen, DiffReviewScreen, ResultScreen)):
+            return  # already in the new-key flow (or a rotation's review)
         if not self.platforms:
             self.notify("Add a platform first (3 Platforms, then a).", severity="warning")
             return

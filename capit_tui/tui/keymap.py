@@ -21,9 +21,9 @@ from capit_tui.tui.modals.confirm import ConfirmScreen
 from capit_tui.tui.modals.help import HelpScreen
 from capit_tui.tui.modals.key_detail import KeyDetailScreen
 from capit_tui.tui.modals.restore_review import RestoreReviewScreen
+from capit_tui.tui.newkey.diff_review import DiffReviewScreen
 from capit_tui.tui.newkey.form import NewKeyScreen
 from capit_tui.tui.newkey.result import ResultScreen
-from capit_tui.tui.newkey.review import ReviewScreen
 from capit_tui.tui.screens.agents import AgentsScreen
 from capit_tui.tui.screens.backups import BackupsScreen
 from capit_tui.tui.screens.keys import KeysScreen
@@ -38,7 +38,7 @@ GROUPS: list[tuple[str, list[type]]] = [
     ("Agents", [AgentsScreen, AgentDetailScreen]),
     ("Platforms", [PlatformsScreen, AddPlatformScreen]),
     ("Backups", [BackupsScreen, RestoreReviewScreen]),
-    ("New key: form, review, result", [NewKeyScreen, ReviewScreen, ResultScreen]),
+    ("New key: form, review, result", [NewKeyScreen, DiffReviewScreen, ResultScreen]),
     ("Dialogs", [ConfirmScreen, CapScreen, KeyDetailScreen, HelpScreen]),
     ("First run", [OnboardingScreen]),
 ]
@@ -54,8 +54,10 @@ WHAT = {
     "app.backups": "the Backups screen", "app.new_key": "new capped key: a form, then the diff review",
     "app.refresh": "refresh spend now", "app.help": "this help", "app.quit": "quit",
     "keys.revoke": "revoke the selected key (asks first)", "keys.cap": "change its cap",
-    "keys.toggle": "disable / enable it", "keys.rotate": "rotate it: a new key in the same agents, the old revoked",
-    "keys.filter": "filter by name", "keys.clear_filter": "clear the filter",
+    "keys.toggle": "disable / enable it",
+    "keys.rotate": "rotate the marked keys (or this one): new keys in the same agents, the old revoked",
+    "keys.mark": "mark / unmark the key, then down", "keys.filter": "filter by name",
+    "keys.clear_filter": "clear the filter (with none, the marks)",
     "agents.install": "install a key into the agent", "agents.restore": "restore its previous config",
     "agents.details": "details of the agent",
     "agent_detail.install": "install a key", "agent_detail.restore": "restore the previous config",
@@ -65,7 +67,7 @@ WHAT = {
     "backups.restore": "preview the diff back, then restore", "restore.yes": "restore", "restore.no": "cancel",
     "restore.down": "scroll down", "restore.up": "scroll up",
     "new_key.review": "review the diffs", "new_key.cancel": "cancel",
-    "review.apply": "issue the key and write", "review.back": "back to the form; nothing is issued",
+    "review.apply": "issue the key and write (a rotation: all of it)", "review.back": "back; nothing is issued",
     "review.next_file": "next file", "review.prev_file": "previous file",
     "review.page_down": "page down", "review.page_up": "page up",
     "result.reveal": "reveal the key", "result.copy": "copy it", "result.close": "close",

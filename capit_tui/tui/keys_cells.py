@@ -20,6 +20,7 @@ from capit_tui.tui.spend_bar import cap_label, percent_text, spend_bar, status_t
 
 Held = Mapping[tuple[str, str], list[str]]  # the ledger's holders_by_key() (its `.was`: who held a key before)
 Burns = Mapping[tuple[str, str], Any]  # each key's core.history.Burn
+MARK = "✓ "  # before the name of a marked key (space on the Keys screen): read without colour
 
 
 def agents_cell(holders: list[str], width: int | None, was: list[str] | None = None) -> Text:
@@ -33,16 +34,27 @@ def agents_cell(holders: list[str], width: int | None, was: list[str] | None = N
     return Text(fit_list(holders, width or 10_000, "agent"))
 
 
+def name_cell(name: str, width: int | None, marked: bool = False) -> Text:
+    """The name cut in the middle to `width` cells (whole with None); a marked key's starts with `✓ `
+    (in bold), its name cut to the cells left so the mark always shows."""
+    if not marked:
+        return Text(middle_ellipsis(name, width) if width else display_name(name))
+    rest = max(1, width - len(MARK)) if width else None
+    text = Text(MARK, style="bold")
+    text.append(middle_ellipsis(name, rest) if rest else display_name(name))
+    return text
+
+
 def key_cells(k: CappedKey, held: Held, layout: Layout | None, bar: int, now: datetime,
-              burns: Burns) -> dict[str, Text]:
+              burns: Burns, marked: bool = False) -> dict[str, Text]:
     """The row of `k`: cut to the layout's widths (whole with no layout). A key capit-tui installed that no
-    agent holds any more (replaced, or restored away) reads "none (was claude)"."""
+    agent holds any more (replaced, or restored away) reads "none (was claude)". A `marked` key's name
+    starts with `✓ `."""
     holders = held.get((k.platform, k.id), [])
     was = getattr(held, "was", {}).get((k.platform, k.id), [])
     width = (lambda c: layout.width(c) or None) if layout is not None else (lambda c: None)
-    name = width("name")
     return {
-        "name": Text(middle_ellipsis(k.name, name) if name else display_name(k.name)),
+        "name": name_cell(k.name, width("name"), marked),
         "platform": Text(display_name(k.platform)),  # every cell from a platform is Text: never markup
         "cap": Text(cap_label(k), justify="right"),
         "spent": Text(format_usd(k.spent), justify="right"),

@@ -27,11 +27,11 @@ def configured(sb: Sandbox) -> Configured:
 
 def hold(sb: Sandbox, agent_names: list[str], name: str = "old-key", *, limit: Decimal | int = 5,
          reset: str | None = "weekly", expires_at: datetime | None = None,
-         model: str | None = None) -> tuple[str, str]:
-    """Issue `name` on the sandbox and install it into every named agent (`model` written into their
-    model fields, as --model does). Returns (secret, hash)."""
+         model: str | None = None, c: Configured | None = None) -> tuple[str, str]:
+    """Issue `name` on the sandbox and install it into every named agent (pointed at `c`, the sandbox as
+    configured by default; `model` written into their model fields, as --model does). Returns (secret, hash)."""
     secret, h = sb.add_key(name, limit=limit, reset=reset, expires_at=expires_at)
-    c = configured(sb)
+    c = c or configured(sb)
     agents = [agents_mod.get(n) for n in agent_names]
     pv = preview(c, agents, model=model)
     edits = [(a.name, e) for a in agents for e in a.plan_install(pv.endpoint(secret))]

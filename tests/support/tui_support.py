@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig, Settings
 from capit_tui.sandbox import Sandbox
@@ -52,3 +54,39 @@ async def settle(pilot) -> None:
 
 def spend_to(sb: Sandbox, key_hash: str, amount: Decimal) -> None:
     sb.spend(key_hash, amount)
+
+
+class Routed(httpx.AsyncBaseTransport):
+    """Send every request to the loopback sandbox, whatever host the URL names.
+
+    Snapshots show the base URL the agents are pointed at; the sandbox's port changes every run, so the
+    platform is configured as https://sandbox.capit.test/api/v1 (a name that never resolves) and this
+    transport carries its requests to 127.0.0.1:<port>. Nothing leaves the machine.
+    """
+
+    def __init__(self, port: int):
+        self.port = port
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class RoutedConfigured(Configured):
+    port: int = 0
+
+    def open(self, **kwargs):
+        kwargs.setdefault("transport", Routed(self.port))
+        return super().open(**kwargs)
+
+
+def routed(sb: Sandbox, name: str = "openrouter") -> RoutedConfigured:
+    """The sandbox as a platform at https://sandbox.capit.test/api/v1 (the URL snapshots show)."""
+    c = RoutedConfigured(PlatformConfig(name, "openrouter", "https://sandbox.capit.test/api/v1"), "keyring",
+                         sb.management_key)
+    c.port = sb.port
+    return c

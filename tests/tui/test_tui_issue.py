@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from textual.widgets import SelectionList
-from tui_support import TODAY, fixed_clock, make_app, settle
+from tui_support import TODAY, RoutedConfigured, fixed_clock, make_app, settle
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.keys import Configured
@@ -436,34 +436,6 @@ async def test_file_changed_after_review_undoes_everything(sb, isolated_home):
 
 
 # ---------------------------------------------------------------- snapshots
-
-
-class Routed(httpx.AsyncBaseTransport):
-    """Send every request to the loopback sandbox, whatever host the URL names.
-
-    Snapshots show the base URL the agents are pointed at; the sandbox's port changes every run, so the
-    platform is configured as https://sandbox.capit.test/api/v1 (a name that never resolves) and this
-    transport carries its requests to 127.0.0.1:<port>. Nothing leaves the machine.
-    """
-
-    def __init__(self, port: int):
-        self.port = port
-        self.inner = httpx.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class RoutedConfigured(Configured):
-    port: int = 0
-
-    def open(self, **kwargs):
-        kwargs.setdefault("transport", Routed(self.port))
-        return super().open(**kwargs)
 
 
 @pytest.fixture

@@ -144,3 +144,45 @@ def test_keys_expired_and_last_used(snap_compare, sb, isolated_home):
     sb.add_key("trial-expired-last-week", limit=5, reset="monthly", spend="1.25", expires_at=NOW - timedelta(days=7))
     sb.add_key("zz-never-used", limit=2, reset="daily")
     assert snap_compare(make_app(sb, isolated_home), terminal_size=(160, 45), run_before=_settled)
+
+
+ROTATE_SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.mark.parametrize("size", ROTATE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_keys_with_marks(snap_compare, sb, isolated_home, size):
+    """Two marked keys: `✓ ` before their names (no colour needed), and "2 marked" on the status line."""
+    async def run(pilot):
+        await settle(pilot)
+        await pilot.press("space", "j", "space")
+        await pilot.pause()
+
+    assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", ROTATE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rotation_review(snap_compare, isolated_home, size):
+    """R on two marked keys, one held by Claude Code and Codex, one by no agent: the new key's review
+    (summary, the files, the first file's masked diff)."""
+    from rotate_support import hold
+    from tui_support import TODAY, fixed_clock, routed
+
+    from capit_tui.core.settings import Settings
+    from capit_tui.tui.app import CapitApp
+
+    s = sandbox(seed_keys=0)
+    try:
+        c = routed(s)  # the agents' files name a fixed URL, not the sandbox's port of the day
+        hold(s, ["claude", "codex"], "team-key", c=c)
+        s.add_key("ci-loose", limit=2, reset="daily")
+
+        async def run(pilot):
+            await settle(pilot)
+            await pilot.press("space", "space", "R")
+            await settle(pilot)
+
+        app = CapitApp(platforms=[c], settings=Settings(), clock=fixed_clock, today=TODAY, auto_refresh=False,
+                       agent_env={"HOME": str(isolated_home), "PATH": "/nonexistent"})
+        assert snap_compare(app, terminal_size=size, run_before=run)
+    finally:
+        s.stop()

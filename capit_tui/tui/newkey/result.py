@@ -23,7 +23,7 @@ from capit_tui.core.model import IssuedKey
 from capit_tui.core.money import format_usd
 from capit_tui.core.redact import mask
 from capit_tui.core.replaced import Replaced
-from capit_tui.core.text import joined, plural, tilde, tilde_text
+from capit_tui.core.text import display_name, joined, plural, tilde, tilde_text
 from capit_tui.tui.typed_app import capit_app
 
 
@@ -50,6 +50,7 @@ class Done:
     lines: list[Line]
     handovers: list[Handover]
     replaced: list[Replaced] = field(default_factory=list)  # capit keys the install left no agent holding
+    ok: bool = True  # False: something failed (the lines say what); the headline is not a tick
 
     @staticmethod
     def amount(o: IssueRequest) -> str:
@@ -117,7 +118,7 @@ class SecretCard(Vertical, can_focus=True):
 
     def __init__(self, handover: Handover):
         super().__init__(classes="card")
-        self.border_title = handover.title
+        self.border_title = Text(handover.title)  # names come from a platform: never markup
         self._secret: str | None = handover.secret
         self.masked = mask(handover.secret)
         self.steps = handover.steps
@@ -182,6 +183,7 @@ class ResultScreen(Screen):
         super().__init__()
         self.sub_title = "Done"
         self.headline = done.headline
+        self.ok = done.ok
         self.lines = done.lines
         self.replaced = done.replaced
         self.revoking = False
@@ -192,7 +194,8 @@ class ResultScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="$")
         with VerticalScroll(id="result"):
-            yield Static(f"✓ {self.headline}", id="headline", markup=False)
+            yield Static(f"{'✓' if self.ok else '⚠'} {self.headline}", id="headline", markup=False,
+                         classes="" if self.ok else "-failed")
             yield from self.cards  # first: a key shown once is what needs doing now
             for line in self.lines:
                 with Vertical(classes="done-line"):
@@ -206,9 +209,12 @@ class ResultScreen(Screen):
     def replaced_text(self, said: str = "r revokes it (or keep it: revoke it later from the Keys screen).") -> Text:
         text = Text()
         for r in self.replaced:
-            text.append(f"Replaced {r.name} ({r.cap_text}): ", style="bold yellow")
-            text.append(f"issued by capit-tui, held by no agent now ({', '.join(r.agents)} had it); "
-                        "it can still spend.\n")
+            text.append(f"Replaced {display_name(r.name, 60)} ({r.cap_text}): ", style="bold yellow")
+            if r.by is not None:
+                text.append(f"rotated to {display_name(r.by, 60)}; held by no agent, it can still spend.\n")
+            else:
+                text.append(f"issued by capit-tui, held by no agent now ({', '.join(r.agents)} had it); "
+                            "it can still spend.\n")
         text.append(said, style="dim")
         return text
 

@@ -3,7 +3,8 @@
 The table is a KeyTable (the Line API): it draws only the rows on screen, so 100 000 keys load, scroll
 and filter without holding up the app. The rows (KeyRows) are kept as row keys in display order and
 changed in place by a refresh; keys streamed in page by page (`extend`) show before the listing ends.
-The cursor (a row key) and the filter survive a refresh.
+The cursor (a row key), the filter and the marks (space; kept by row key, a key gone drops out) survive a
+refresh. `R` rotates the marked keys, or the key under the cursor (newkey/rotate_review.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import gc
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from rich.text import Text
 from textual import getters, on, work
@@ -48,8 +48,9 @@ class KeysScreen(TableNav, Screen):
         Binding("e", "edit_cap", "Cap", id="keys.cap"),
         Binding("x", "toggle_key", "Disable", id="keys.toggle"),
         Binding("R", "rotate", "Rotate", show=False, id="keys.rotate"),  # in the help (?), not the footer
+        Binding("space", "mark", "Mark", show=False, id="keys.mark"),
         Binding("slash", "filter", "Filter", id="keys.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="keys.clear_filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="keys.clear_filter"),  # else the marks
     ] + nav_bindings("keys")
 
     app = capit_app()
@@ -64,6 +65,7 @@ class KeysScreen(TableNav, Screen):
         self.needs: dict[str, int] = {}  # each column's widest cell, whole, over the keys measured so far
         self.bar = 0  # the spend bar's width
         self.rows = KeyRows()
+        self.marks: set[str] = set()  # row keys of the marked keys (space), in no order
         self.held: dict[tuple[str, str], list[str]] = {}  # the ledger's holders_by_key(), read once a listing
         self.streaming = False  # rows shown from pages (`extend`) before the listing they belong to is applied
         self._unmeasured: list[str] = []  # row keys whose widths are not in `needs` yet
@@ -93,7 +95,8 @@ class KeysScreen(TableNav, Screen):
         read once for many rows."""
         if held is None:
             held = self.app.ledger.holders_by_key()
-        return key_cells(k, held, self.columns_fit, self.bar, self.app.now(), self.app.burns)
+        return key_cells(k, held, self.columns_fit, self.bar, self.app.now(), self.app.burns,
+                         ident(k) in self.marks)
 
     def row_cells(self, row: str) -> dict[str, Text]:
         """What KeyTable asks for: one row's cells, built when the row comes into view."""
@@ -162,6 +165,7 @@ class KeysScreen(TableNav, Screen):
         self.bar = bar_width(self.size.width)
         self.rows.load(self.app.spend.keys.values())
         self.rows.set_filter(self.filter_text)
+        self.marks &= self.rows.keys.keys()
         self.streaming = False
         self.needs, self._unmeasured = {}, []
         shown = self.rows.shown()
@@ -259,6 +263,7 @@ class KeysScreen(TableNav, Screen):
             self.held = self.app.ledger.holders_by_key()
             self.table.invalidate()  # holders may have moved between keys: on-screen rows are built again
         self.rows.remove(f"{p}\x1f{k}" for p, k in update.removed)
+        self.marks &= self.rows.keys.keys()  # a revoked or vanished key is no longer marked
         touched = self.rows.put(spend[(p, k)] for p, k in update.added + update.changed if (p, k) in spend)
         self.queue_measure(touched)
         self.relayout()
@@ -288,6 +293,8 @@ class KeysScreen(TableNav, Screen):
             if self.filter_text:
                 keys_text = f"{shown} of {keys_text} match '{self.filter_text}'"
             parts.append(keys_text)
+        if self.marks:
+            parts.append(f"{len(self.marks)} marked")
         if failed:
             parts.append(f"could not load {joined(sorted(failed))}")
         text = Text(" · ".join(parts), style="dim", no_wrap=True, overflow="ellipsis")
@@ -367,66 +374,51 @@ class KeysScreen(TableNav, Screen):
         self.app.push_screen(ConfirmScreen(f"Revoke {display_name(key.name, 40)}?", body, yes="Revoke",
                                            no="Keep", danger=True), done)
 
+    def action_mark(self) -> None:
+        """Mark or unmark the key under the cursor, then move down (as a file manager does)."""
+        row = self.cursor_ident()
+        if row is None:
+            self.key_or_why("mark")
+            return
+        self.marks.symmetric_difference_update({row})
+        self.table.invalidate([row])
+        self.table.action_cursor_down()
+        self.update_status()
+
+    def clear_marks(self) -> None:
+        marked, self.marks = list(self.marks), set()
+        self.table.invalidate(marked)
+        self.update_status()
+
+    def marked(self) -> list[CappedKey]:
+        """The marked keys in display order (those a filter hides included: the status line counts them)."""
+        keys, marks = self.rows.keys, self.marks
+        return [keys[r] for r in self.rows.order if r in marks]
+
     def action_rotate(self) -> None:
-        key = self.key_or_why("rotate")
-        if key is not None:
-            self.plan_rotation(key)
+        keys = self.marked()
+        if not keys:
+            key = self.key_or_why("rotate")
+            keys = [key] if key is not None else []
+        if keys:
+            self.plan_rotation(keys)
 
     @work(thread=True, exclusive=True, group="rotate-plan", exit_on_error=False)
-    def plan_rotation(self, key: CappedKey) -> None:
+    def plan_rotation(self, keys: list[CappedKey]) -> None:
         """Plan off the UI thread (it reads the agents' files): nothing is issued or written."""
-        from capit_tui.core.rotate import plan_rotations
+        from capit_tui.core.agent_status import agent_home
         from capit_tui.errors import CapitError
+        from capit_tui.tui.newkey.rotate_review import RotateReviewScreen, plan
 
         app = self.app
         try:
-            (r,) = plan_rotations([key], {c.name: c for c in app.platforms}, taken=list(app.spend.keys.values()),
-                                  ledger=app.ledger, env=app.agent_env, today=app.today)
+            rotations = plan(app, keys)
         except CapitError as exc:
-            app.call_from_thread(app.notify, str(exc), title=f"{key.name} was not rotated", severity="error",
-                                 markup=False)
+            title = f"{display_name(keys[0].name, 40)} was not rotated" if len(keys) == 1 else "Nothing was rotated"
+            app.call_from_thread(app.notify, str(exc), title=title, severity="error", markup=False)
             return
-        app.call_from_thread(self.confirm_rotation, r)
-
-    def confirm_rotation(self, r: Any) -> None:
-        from capit_tui.tui.modals.confirm import ConfirmScreen
-
-        old = r.old
-        if not r.held:
-            self.app.notify(f"No agent holds {old.name}. Rotate it with `capit-tui keys rotate {old.id[:12]}`, "
-                            "which shows the new key once.", title="Nothing to install into", markup=False)
-            return
-        agents = ", ".join(a.title for a in r.agents)
-        body = [f"{display_name(old.name, 60)} ({old.budget.describe()}) is replaced by {r.new_name} with the same "
-                f"cap, reset and expiry, in {agents}. The old key is revoked once every file holds the new one; "
-                "any failure puts everything back and the old key keeps working.", *r.notes]
-        diff = r.diff().rstrip("\n").splitlines()
-        body += diff[:40] + ([f"… {len(diff) - 40} more lines"] if len(diff) > 40 else [])
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.run_rotation(r)
-
-        self.app.push_screen(ConfirmScreen(f"Rotate {display_name(old.name, 40)}?", body, yes="Rotate", no="Keep"),
-                             done)
-
-    @work(group="key-action", exit_on_error=False)
-    async def run_rotation(self, r: Any) -> None:
-        from capit_tui.core.rotate import rotate
-        from capit_tui.errors import CapitError
-
-        app, old = self.app, r.old
-        try:
-            done = await rotate(r, store=app.store, ledger=app.ledger)
-        except CapitError as exc:
-            app.notify(str(exc), title=f"{old.name} was not rotated", severity="error", markup=False)
-            app.action_refresh()
-            return
-        app.notify(f"Rotated {old.name} → {done.issued.key.name} in {', '.join(done.files)}; {old.name} was "
-                   "revoked.", title="Rotated", markup=False)
-        app.spend.forget((old.platform, old.id))
-        app.spend_signal.publish(Update([], [], [(old.platform, old.id)], []))
-        app.action_refresh()
+        app.call_from_thread(app.push_screen,
+                             RotateReviewScreen(rotations, agent_home(app.agent_env), on_start=self.clear_marks))
 
     def action_toggle_key(self) -> None:
         key = self.key_or_why("disable or enable")
@@ -479,12 +471,16 @@ class KeysScreen(TableNav, Screen):
         self.table.focus()
 
     def action_clear_filter(self) -> None:
+        """Esc: clear the filter; with none, clear the marks."""
         box = self.filter_box
-        if self.filter_text or box.display:
-            box.value = ""
-            box.display = False
-            self.filter_text = ""
-            self.rows.set_filter("")
-            self.show_rows(fallback=0)
-            self.table.focus()
+        if not (self.filter_text or box.display):
+            if self.marks:
+                self.clear_marks()
+            return
+        box.value = ""
+        box.display = False
+        self.filter_text = ""
+        self.rows.set_filter("")
+        self.show_rows(fallback=0)
+        self.table.focus()
 
