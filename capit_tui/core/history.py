@@ -2,8 +2,8 @@
 
 Every spend refresh of the TUI, every `keys list` and every `watch` poll records one sample per key
 (platform, key id, which on OpenRouter is the key hash, time, spend in the current window, lifetime
-usage) in `history.sqlite3` in the data dir: stdlib sqlite3 in WAL mode, written by one writer at a time under the lock (core.lock).
-Money is stored in whole micro-dollars (exact to $0.000001).
+usage) in `history.sqlite3` in the data dir: stdlib sqlite3 in WAL mode, written by one writer at a
+time under the lock (core.lock). Money is stored in whole micro-dollars (exact to $0.000001).
 
 It stays small by downsampling as it ages: every sample for a day, then the last sample of each hour for
 30 days, then the last sample of each day (spend figures are running totals, so the last sample of a
