@@ -168,3 +168,28 @@ def test_a_damaged_record_stops_the_panic_before_anything_is_sent(two):
     with pytest.raises(StopsError, match="damaged"):
         asyncio.run(panic([configured(a, "alpha")]))
     assert len(enabled(a)) == 2
+
+
+def test_panic_and_undo_across_an_openrouter_sandbox_and_a_one_api_gateway(two):
+    from oneapi_server import OneApiServer
+
+    a, _b = two
+    fill(a, "k", 30, 2)
+    with OneApiServer(flavor="newapi", user_id=7, page_size=100) as gw:
+        for i in range(25):
+            gw.add_token(f"g{i}", remain_quota=500_000)
+        gw.add_token("g-off", remain_quota=500_000, status=2)
+        gw_cfg = Configured(PlatformConfig("gw", "oneapi", gw.url, quota_per_usd=500_000, user_id="7"), "env",
+                            gw.access_token)
+        platforms = [configured(a, "alpha"), gw_cfg]
+
+        def gw_enabled() -> set[int]:
+            return {t["id"] for t in gw.tokens.values() if t["status"] == 1}
+
+        before_a, before_gw = enabled(a), gw_enabled()
+        out = asyncio.run(panic(platforms))
+        assert out.complete and {t.platform: len(t.done) for t in out.tallies} == {"alpha": 30, "gw": 25}
+        assert enabled(a) == set() and gw_enabled() == set()
+        back = asyncio.run(undo_panic(platforms))
+        assert back.complete and back.done == 55
+        assert enabled(a) == before_a and gw_enabled() == before_gw  # g-off stays disabled
