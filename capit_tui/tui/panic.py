@@ -46,6 +46,9 @@ class PanicActions:
         if not self.platforms:
             self.notify("No platform is configured, so there is no key to stop.", severity="warning")
             return
+        if any(w.group == "panic" and w.is_running for w in self.workers):
+            self.notify("The panic (or its undo) is still running.", severity="warning")
+            return
         if self.stopped is not None and self.stopped.count:
             s = self.stopped
             body = [f"Re-enable the {plural(s.count, 'key')} the panic disabled on {joined(list(s.platforms))}?",
@@ -53,7 +56,7 @@ class PanicActions:
 
             def undo(yes: bool | None) -> None:
                 if yes:
-                    self.run_worker(self._undo(), group="panic", exclusive=True, exit_on_error=False)
+                    self.run_worker(self._undo(), group="panic", exit_on_error=False)
 
             self.push_screen(ConfirmScreen("Undo the panic?", body, yes="Re-enable", no="Keep stopped"), undo)
             return
@@ -65,7 +68,7 @@ class PanicActions:
 
         def stop(yes: bool | None) -> None:
             if yes:
-                self.run_worker(self._panic(), group="panic", exclusive=True, exit_on_error=False)
+                self.run_worker(self._panic(), group="panic", exit_on_error=False)
 
         self.push_screen(ConfirmScreen("Stop every key?", body, yes="Stop all", no="Cancel", danger=True), stop)
 
