@@ -1,5 +1,5 @@
 """The command line's grammar: `capit-tui PLATFORM CAP [options]` to issue, and the verbs (keys,
-platforms, agents, backups, watch, sandbox). A usage mistake raises UsageError (exit status 2)."""
+platforms, agents, backups, watch, report, panic, sandbox). A usage mistake raises UsageError (exit status 2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from capit_tui.errors import UsageError
 
-VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "watch", "report", "help")
+VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "watch", "report", "panic", "help")
 
 
 class Parser(argparse.ArgumentParser):
@@ -121,6 +121,13 @@ def main_parser() -> argparse.ArgumentParser:
                     help="check once and exit: 0 no key at a threshold, 3 one is, 1 a platform failed")
     wa.add_argument("--json", action="store_true", help="one JSON object per event, one a line")
     wa.set_defaults(action="run")
+
+    pn = sub.add_parser("panic", help="disable every enabled key now (recorded); --undo re-enables exactly those")
+    pn.add_argument("--undo", action="store_true", help="re-enable the keys the last panic disabled, nothing else")
+    pn.add_argument("--platform", help="only this platform's keys")
+    pn.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    pn.add_argument("--json", action="store_true", help="the counts and the failed keys as JSON on stdout")
+    pn.set_defaults(action="run")
 
     rp = sub.add_parser("report", help="spend per key, agent, platform or model over a period")
     rp.add_argument("--since", default="7d", help="7d, 30d, 2w (from that many days ago, midnight UTC) or a "

@@ -19,6 +19,9 @@ A plain issue (`kind="issue"`) is `issuing` until its key was shown, then done. 
 A rotation (`kind="rotate"`, core/rotate.py) is an install of one new key into every agent holding the
 old one, with the old key in `retire`: revoked only once the entry is `written` (every file holds the
 new key); anything less is undone (files back, new key revoked) and the old key is left working.
+A panic stop (`kind="panic"`, core/panic.py) is `issuing` while it disables keys: the keys themselves are in
+the record of stopped keys (core/stops.py, state `disabling`), so the entry only says a panic by `by` was
+under way; the next start finishes disabling what that record says was meant.
 core/recovery.py reads the entries left behind and finishes or undoes each.
 """
 
@@ -35,7 +38,7 @@ from typing import Any
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 
-KINDS = ("install", "issue", "restore", "rotate")
+KINDS = ("install", "issue", "restore", "rotate", "panic")
 STATES = ("issuing", "writing", "written", "done")
 
 
@@ -78,6 +81,7 @@ class Entry:
     restored: str | None = None  # a restore: the backup it puts back
     shown: bool = False  # an issue: the key reached the user
     retire: list[KeyNote] = field(default_factory=list)  # a rotation: the old key, revoked once `written`
+    by: str = ""  # a panic: the stopper whose record (core/stops.py) holds the keys being disabled
 
     def key_for(self, agent: str | None) -> KeyNote | None:
         return next((k for k in self.keys if k.agent == agent), None)
@@ -88,6 +92,8 @@ class Entry:
             who = ", ".join(self.agents) or "the files"
             return f"a restore of {who} from backup {self.restored}"
         names = ", ".join(k.name for k in self.keys) or "a key"
+        if self.kind == "panic":
+            return f"the panic stop on {self.platform or 'every platform'}"
         if self.kind == "issue":
             return f"the issue of {names} on {self.platform}"
         if self.kind == "rotate":

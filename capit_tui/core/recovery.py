@@ -10,6 +10,7 @@ killed process left behind. The rule is the same both times:
   entry's backup (a file changed by someone else since is left alone, and said so), and every key the
   entry issued is revoked on its platform, a key whose create reply was lost found by its name;
 - a restore is finished (ledger) when all its files were written, else undone the same way;
+- a panic stop is finished: the keys the record of stopped keys holds as `disabling` are disabled (core/panic.py);
 - the entry goes only when that is done. When a platform cannot be reached the entry stays, the files
   are put back all the same, and the sentence says the keys will be revoked at the next start.
 
@@ -85,6 +86,10 @@ async def settle(entry: Entry, *, journal: Journal, store: BackupStore, ledger: 
     with lock.held("repairing an interrupted run"):
         if entry.kind == "restore":
             return settle_restore(entry, journal, store, ledger, env)
+        if entry.kind == "panic":
+            from capit_tui.core.panic import resume
+
+            return await resume(entry, open_platform, journal)
         if entry.kind == "rotate":
             from capit_tui.core.rotate_settle import settle_rotation
 

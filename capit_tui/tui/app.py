@@ -28,6 +28,8 @@ from capit_tui.core.model import UNSET, CappedKey
 from capit_tui.core.restore import RestorePreview
 from capit_tui.core.settings import Settings
 from capit_tui.core.spend_watch import SpendWatch, Update
+from capit_tui.core.stops import Summary
+from capit_tui.tui.panic import PanicActions
 
 if TYPE_CHECKING:
     from datetime import date
@@ -68,7 +70,7 @@ DEMO_SUBTITLE = "DEMO on a sandbox: nothing of yours is touched"
 MODE_TITLES = {"keys": "Keys", "agents": "Agents", "platforms": "Platforms", "backups": "Backups"}
 
 
-class CapitApp(App[None]):
+class CapitApp(PanicActions, App[None]):
     TITLE = "capit-tui"
     CSS_PATH = "app.tcss"
     MODES = {"keys": _keys_screen, "agents": _agents_screen, "platforms": _platforms_screen,
@@ -81,6 +83,7 @@ class CapitApp(App[None]):
         Binding("4", "switch_mode('backups')", "Backups", id="app.backups", show=False),
         Binding("n", "new_key", "New", id="app.new_key"),
         Binding("r", "refresh", "Refresh", id="app.refresh"),
+        Binding("exclamation_mark", "panic", "Panic", id="app.panic", show=False),  # the banner and ? say it
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -112,6 +115,8 @@ class CapitApp(App[None]):
         self.spend_signal: Signal[Update] = Signal(self, "spend-updated")
         self.platforms_signal: Signal[None] = Signal(self, "platforms-changed")
         self.keys_page_signal: Signal[list[CappedKey]] = Signal(self, "keys-page")  # see keys_arrived
+        self.stops_signal: Signal[Summary | None] = Signal(self, "stops-changed")  # the panic banner (tui/panic.py)
+        self.stopped: Summary | None = None  # the keys a panic holds stopped now
         self.refreshing = False
         self.loaded_platforms: set[str] = set()  # platforms whose keys have loaded at least once
         self._opened: dict[str, Platform] = {}
@@ -167,10 +172,9 @@ class CapitApp(App[None]):
 
     def on_mount(self) -> None:
         from capit_tui.core.http_policy import warnings
-        from capit_tui.core.recovery import at_start
 
         self.run_worker(lambda: prune_leftovers(self.agent_env), thread=True, group="leftovers", exit_on_error=False)
-        self.run_worker(at_start(lambda m: self.notify(m, markup=False)), group="recover", exit_on_error=False)
+        self.run_worker(self.start_repairs(), group="recover", exit_on_error=False)  # then reads the stopped keys
         self._unsubscribe_warnings = warnings.subscribe(self._warn)
         if self.settings.keymap or self.settings.keymap_problems:  # [keymap] in settings.toml
             from capit_tui.tui import keymap
@@ -366,6 +370,8 @@ class CapitApp(App[None]):
                                 lambda m=mode: self.switch_mode(m))
         yield SystemCommand("New capped key", "Issue a key with a cap and install it into agents", self.action_new_key)
         yield SystemCommand("Refresh spend", "Fetch every key's spend now", self.action_refresh)
+        yield SystemCommand("Panic: stop every key", "Disable every enabled key (asks first); again: undo it",
+                            self.action_panic)
         yield SystemCommand("Help", "Every key binding", self.action_help)
         yield from self.selection_commands(screen)
 

@@ -52,7 +52,8 @@ FOLLOWS = {"new_key.no_new": "app.new_key", "result.no_new": "app.new_key", "onb
 WHAT = {
     "app.keys": "the Keys screen", "app.agents": "the Agents screen", "app.platforms": "the Platforms screen",
     "app.backups": "the Backups screen", "app.new_key": "new capped key: a form, then the diff review",
-    "app.refresh": "refresh spend now", "app.help": "this help", "app.quit": "quit",
+    "app.refresh": "refresh spend now",
+    "app.panic": "panic: stop every key (again: undo)", "app.help": "this help", "app.quit": "quit",
     "keys.revoke": "revoke the selected key (asks first)", "keys.cap": "change its cap",
     "keys.toggle": "disable / enable it",
     "keys.rotate": "rotate the marked keys (or this one): new keys in the same agents, the old revoked",

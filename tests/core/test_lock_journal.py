@@ -367,7 +367,7 @@ def test_entries_hold_only_what_the_docs_say(platform, sandbox, isolated_home, m
     (path,) = Journal().root.glob("*.json")
     raw = json.loads(path.read_text())
     assert set(raw) == {"kind", "platform", "agents", "state", "id", "pid", "started", "keys", "files", "backup",
-                        "restored", "shown", "retire"}
+                        "restored", "shown", "retire", "by"}
     assert raw["state"] == "writing" and raw["backup"] and len(raw["files"]) == 2
     assert all(set(k) == {"name", "agent", "asked_at", "id", "masked", "manual", "files"} for k in raw["keys"])
     assert all(k["masked"].startswith("sk-or-v1-…") for k in raw["keys"])

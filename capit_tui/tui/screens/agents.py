@@ -31,6 +31,7 @@ from capit_tui.tui.spend_bar import spend_text
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
+from capit_tui.tui.widgets.panic_banner import PanicBanner
 
 WIDE = 120
 
@@ -66,6 +67,7 @@ class AgentsScreen(TableNav, Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="$")
         yield ModeBar("agents")
+        yield PanicBanner()
         yield DataTable(id="agents", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status")
         yield Footer(compact=True)

@@ -24,6 +24,7 @@ from capit_tui.tui.modals.restore_review import review_restore
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
+from capit_tui.tui.widgets.panic_banner import PanicBanner
 
 WIDE = 120
 
@@ -68,6 +69,7 @@ class BackupsScreen(TableNav, Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="$")
         yield ModeBar("backups")
+        yield PanicBanner()
         table: DataTable[Any] = DataTable(id="backups", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static(EMPTY, id="empty", markup=False)

@@ -33,6 +33,7 @@ from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.key_table import KeyTable
 from capit_tui.tui.widgets.modebar import ModeBar
+from capit_tui.tui.widgets.panic_banner import PanicBanner
 
 __all__ = ["KeysScreen", "agents_cell", "ident"]
 
@@ -74,6 +75,7 @@ class KeysScreen(TableNav, Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="$")
         yield ModeBar("keys")
+        yield PanicBanner()
         yield Input(placeholder="filter by name or platform (esc clears)", id="filter")
         yield KeyTable(id="keys", zebra_stripes=True)
         yield Static("", id="empty")

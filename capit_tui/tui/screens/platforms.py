@@ -25,6 +25,7 @@ from capit_tui.tui.modals.add_platform import AddPlatformScreen
 from capit_tui.tui.table_nav import TableNav, nav_bindings
 from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.modebar import ModeBar
+from capit_tui.tui.widgets.panic_banner import PanicBanner
 
 WIDE = 110  # columns from which the table shows kind and the management-key page
 LOADING = "loading"
@@ -56,6 +57,7 @@ class PlatformsScreen(TableNav, Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="$")
         yield ModeBar("platforms")
+        yield PanicBanner()
         table: DataTable[Any] = DataTable(id="platforms", cursor_type="row", zebra_stripes=True)
         yield table
         with Vertical(id="detail-box"):
