@@ -67,9 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: list[str], demo: bool = False) -> int:
     from capit_tui.cli.parser import main_parser
-    from capit_tui.core.leftovers import prune_leftovers
 
-    prune_leftovers()  # a crash's stale temp files and half backups (inside the demo's folders under --demo)
+    if args[:2] != ["keys", "list"]:  # a listing only reads: its start skips the housekeeping (~60 ms)
+        from capit_tui.core.leftovers import prune_leftovers
+
+        prune_leftovers()  # a crash's stale temp files and half backups (inside the demo's folders under --demo)
     if not args:
         from capit_tui.tui.app import run_app
 
