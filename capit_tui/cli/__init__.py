@@ -96,7 +96,7 @@ def _repair() -> None:
     """Before a command: finish or undo whatever an interrupted run left (core.recovery), and say so."""
     from capit_tui.cli.output import info
     from capit_tui.core import lock
-    from capit_tui.core.recovery import needs_recovery
+    from capit_tui.core.journal import needs_recovery
 
     lock.set_waiting_reporter(info)
     if not needs_recovery():

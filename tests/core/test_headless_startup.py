@@ -1,14 +1,33 @@
 """What the headless `keys list` path leaves out at start-up: httpx's own command-line client (click,
-rich, pygments) and the CA file for a plain http:// base URL; and that an https:// one still checks
-certificates."""
+rich, pygments), the CA file for a plain http:// base URL, tomlkit (settings are only read), the
+agents, backups and recovery modules (a listing skips the housekeeping, and asking whether anything
+needs recovering is the journal's); and that an https:// one still checks certificates."""
 
 from __future__ import annotations
 
+import os
 import ssl
 import subprocess
 import sys
 
 from capit_tui.platforms.base import _verify_for
+from capit_tui.sandbox import Sandbox
+
+LEFT_OUT = ("tomlkit", "capit_tui.agents", "capit_tui.core.backups", "capit_tui.core.recovery",
+            "capit_tui.core.leftovers", "capit_tui.edits")
+
+
+def test_keys_list_loads_no_toml_writer_agents_backups_or_recovery():
+    probe = ("import sys\nfrom capit_tui.cli import main\n"
+             "assert main(['keys', 'list', '--json']) == 0\n"
+             f"print(' '.join(m for m in sys.modules if m.startswith({LEFT_OUT!r})), file=sys.stderr)")
+    with Sandbox(seed_keys=3) as sb:
+        env = {**os.environ, "CAPIT_OPENROUTER_MANAGEMENT_KEY": sb.management_key,
+               "CAPIT_OPENROUTER_BASE_URL": sb.base_url}
+        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count('"id"') == 3
+    assert proc.stderr.split() == []
 
 
 def test_the_platform_layer_does_not_load_httpx_command_line_client():
