@@ -1,7 +1,8 @@
 """What the headless `keys list` path leaves out at start-up: httpx's own command-line client (click,
-rich, pygments), the CA file for a plain http:// base URL, tomlkit (settings are only read), the
-agents, backups and recovery modules (a listing skips the housekeeping, and asking whether anything
-needs recovering is the journal's); and that an https:// one still checks certificates."""
+rich, pygments), the CA file for a plain http:// base URL, tomlkit (settings are only read; with no
+settings or credentials file, not even tomllib), the agents, backups and recovery modules (a listing
+skips the housekeeping, and asking whether anything needs recovering is the journal's); and that an
+https:// one still checks certificates."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import sys
 from capit_tui.platforms.base import _verify_for
 from capit_tui.sandbox import Sandbox
 
-LEFT_OUT = ("tomlkit", "capit_tui.agents", "capit_tui.core.backups", "capit_tui.core.recovery",
+LEFT_OUT = ("tomlkit", "tomllib", "capit_tui.core.settings_toml", "capit_tui.agents", "capit_tui.core.backups", "capit_tui.core.recovery",
             "capit_tui.core.leftovers", "capit_tui.edits")
 
 
-def test_keys_list_loads_no_toml_writer_agents_backups_or_recovery():
+def test_keys_list_loads_no_toml_agents_backups_or_recovery():
     probe = ("import sys\nfrom capit_tui.cli import main\n"
              "assert main(['keys', 'list', '--json']) == 0\n"
              f"print(' '.join(m for m in sys.modules if m.startswith({LEFT_OUT!r})), file=sys.stderr)")
