@@ -65,11 +65,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _dispatch(args: list[str], demo: bool = False) -> int:
-    from capit_tui.cli.parser import main_parser
-    from capit_tui.core.leftovers import prune_leftovers
+def _only_lists(args: list[str]) -> bool:
+    """`keys list`: it only reads, so its start skips the housekeeping (prune_leftovers, ~20 ms; the next
+    other start does it), and it may hold 100 000 keys, so it runs without the cycle collector."""
+    return args[:2] == ["keys", "list"]
 
-    prune_leftovers()  # a crash's stale temp files and half backups (inside the demo's folders under --demo)
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector paused for a short command, then back as it was. Its collections
+    walk every live container again and again (the modules being imported, then each key and row of a
+    listing), ~30 ms of a `keys list` at 1 000 keys and ~120 ms at 10 000; keys hold no cycles, and
+    what little cyclic garbage a command leaves goes with its process."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _dispatch(args: list[str], demo: bool = False) -> int:
+    if _only_lists(args):
+        with _no_cycle_collection():
+            return _dispatch_now(args, demo)
+    return _dispatch_now(args, demo)
+
+
+def _dispatch_now(args: list[str], demo: bool) -> int:
+    from capit_tui.cli.parser import main_parser
+
+    if not _only_lists(args):
+        from capit_tui.core.leftovers import prune_leftovers
+
+        prune_leftovers()  # a crash's stale temp files and half backups (inside the demo's folders under --demo)
     if not args:
         from capit_tui.tui.app import run_app
 
@@ -94,7 +126,7 @@ def _repair() -> None:
     """Before a command: finish or undo whatever an interrupted run left (core.recovery), and say so."""
     from capit_tui.cli.output import info
     from capit_tui.core import lock
-    from capit_tui.core.recovery import needs_recovery
+    from capit_tui.core.journal import needs_recovery
 
     lock.set_waiting_reporter(info)
     if not needs_recovery():

@@ -149,24 +149,34 @@ class History:
 
     def record(self, keys: Iterable[CappedKey], when: datetime, *, wait: float = RECORD_WAIT) -> int:
         """One sample per key at `when`, under the lock; returns how many keys were sampled. Downsamples
-        what has aged (at most once an hour of sample time). Raises LockTimeout when the lock stays busy."""
+        what has aged (at most once an hour of sample time). Raises LockTimeout when the lock stays busy.
+
+        A handful of statements for any number of keys (10 000 keys are one listing): the new samples go
+        into a temporary table, one query finds the keys on a flat run, and the moves and inserts are
+        each one executemany. A key given twice is sampled once, with its last figures."""
         keys = list(keys)
         t = _secs(when)
         with lock.held("recording spend history", wait=wait, waiting=_unsaid), self._db(write=True) as db:
             ids = self._key_ids(db, keys)
-            raw_cut = t - int(RAW_FOR.total_seconds())
-            for k in keys:
-                kid = ids[(k.platform, k.id)]
-                spent, usage = _micro(k.spent), _micro(k.usage)
-                last = db.execute("SELECT t, spent, usage FROM samples WHERE key = ? ORDER BY t DESC LIMIT 2",
-                                  (kid,)).fetchall()
-                if (len(last) == 2 and last[0][0] < t and last[0][0] >= raw_cut
-                        and all((s, u) == (spent, usage) for _, s, u in last)):
-                    # a flat run: its latest sample moves forward instead of one more row
-                    db.execute("UPDATE samples SET t = ? WHERE key = ? AND t = ?", (t, kid, last[0][0]))
-                else:
-                    db.execute("INSERT OR REPLACE INTO samples(key, t, spent, usage) VALUES (?, ?, ?, ?)",
-                               (kid, t, spent, usage))
+            now = {ids[(k.platform, k.id)]: (_micro(k.spent), _micro(k.usage)) for k in keys}
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS fresh(key INTEGER PRIMARY KEY, spent INTEGER NOT NULL, "
+                       "usage INTEGER NOT NULL)")
+            db.execute("DELETE FROM temp.fresh")
+            db.executemany("INSERT INTO temp.fresh(key, spent, usage) VALUES (?, ?, ?)",
+                           [(kid, s, u) for kid, (s, u) in now.items()])
+            # A flat run: the key's last two samples hold the same figures as now and the latest is from
+            # the last day (and before now): that latest sample moves forward instead of one more row.
+            flat = db.execute("""
+                SELECT key, t1 FROM (SELECT f.key, f.spent, f.usage,
+                    (SELECT t FROM samples s WHERE s.key = f.key ORDER BY t DESC LIMIT 1) AS t1 FROM temp.fresh f) l
+                WHERE t1 < :t AND t1 >= :cut AND 2 = (SELECT COUNT(*) FROM (SELECT spent, usage FROM samples s
+                    WHERE s.key = l.key ORDER BY t DESC LIMIT 2) x WHERE x.spent = l.spent AND x.usage = l.usage)""",
+                              {"t": t, "cut": t - int(RAW_FOR.total_seconds())}).fetchall()
+            db.executemany("UPDATE samples SET t = ? WHERE key = ? AND t = ?", [(t, kid, t1) for kid, t1 in flat])
+            moved = {kid for kid, _ in flat}
+            db.executemany("INSERT OR REPLACE INTO samples(key, t, spent, usage) VALUES (?, ?, ?, ?)",
+                           [(kid, t, s, u) for kid, (s, u) in now.items() if kid not in moved])
+            db.execute("DELETE FROM temp.fresh")
             row = db.execute("SELECT value FROM meta WHERE name = 'compacted'").fetchone()
             compacted = int(row[0]) if row is not None else None
             if compacted is None or t - compacted >= COMPACT_EVERY or t < compacted:
@@ -175,21 +185,19 @@ class History:
 
     @staticmethod
     def _key_ids(db: sqlite3.Connection, keys: list[CappedKey]) -> dict[tuple[str, str], int]:
+        """The row id of each key in the keys table: new keys added and renamed ones updated, each in one
+        executemany."""
         known = {(p, k): (i, n) for i, p, k, n in db.execute("SELECT id, platform, key, name FROM keys")}
-        out: dict[tuple[str, str], int] = {}
-        for k in keys:
-            ident = (k.platform, k.id)
-            if ident in out:
-                continue
-            if ident in known:
-                kid, name = known[ident]
-                if name != k.name:
-                    db.execute("UPDATE keys SET name = ? WHERE id = ?", (k.name, kid))
-            else:
-                cur = db.execute("INSERT INTO keys(platform, key, name) VALUES (?, ?, ?)", (*ident, k.name))
-                kid = int(cur.lastrowid or 0)
-            out[ident] = kid
-        return out
+        names = {(k.platform, k.id): k.name for k in keys}
+        renamed = [(name, known[ident][0]) for ident, name in names.items()
+                   if ident in known and known[ident][1] != name]
+        new = [(*ident, name) for ident, name in names.items() if ident not in known]
+        if renamed:
+            db.executemany("UPDATE keys SET name = ? WHERE id = ?", renamed)
+        if new:
+            db.executemany("INSERT INTO keys(platform, key, name) VALUES (?, ?, ?)", new)
+            known = {(p, k): (i, n) for i, p, k, n in db.execute("SELECT id, platform, key, name FROM keys")}
+        return {ident: known[ident][0] for ident in names}
 
     @staticmethod
     def _compact(db: sqlite3.Connection, t: int, since: int | None = None) -> None:

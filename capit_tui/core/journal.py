@@ -199,3 +199,27 @@ def parse_iso(text: str) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return None
+
+
+# ---------------------------------------------------------------- at start
+
+
+def needs_recovery(journal: Journal | None = None) -> bool:
+    """Cheap (a few directory reads): is there an entry, or a temp file in our own folders? Here, beside
+    the journal, so that asking costs every command's start nothing more (core.recovery, which settles
+    what is found, loads the backups and the undo steps)."""
+    journal = journal or Journal()
+    return journal.has_pending() or any(_temps_in(d) for d in own_dirs(journal))
+
+
+def own_dirs(journal: Journal) -> list[Path]:
+    from capit_tui.core.paths import config_dir, data_dir
+
+    return [data_dir(), journal.root, config_dir()]
+
+
+def _temps_in(folder: Path) -> bool:
+    try:
+        return any(t.name.startswith(".") and t.name.endswith(".capit-tmp") for t in folder.iterdir())
+    except OSError:
+        return False

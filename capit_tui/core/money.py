@@ -76,6 +76,8 @@ def to_decimal(value: object) -> Decimal | None:
     """A number from a platform's JSON (int, float or string) as Decimal; None stays None."""
     if value is None:
         return None
+    if type(value) is int:  # a JSON integer: what Decimal(str(value)) below gives, in half the time
+        return Decimal(value)
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from capit_tui.core.backups import BackupError, BackupStore
-from capit_tui.core.journal import Entry, Journal
+from capit_tui.core.journal import Entry, Journal, needs_recovery, own_dirs
 from capit_tui.core.ledger import Install, Ledger, now_iso
 from capit_tui.core.text import plural
 from capit_tui.core.undo import (  # noqa: F401 - re-exported: install.py and tests import them from here
@@ -212,25 +211,6 @@ def _Cap(s: str) -> str:  # noqa: N802
 # ---------------------------------------------------------------- at start
 
 
-def needs_recovery(journal: Journal | None = None) -> bool:
-    """Cheap (a few directory reads): is there an entry, or a temp file in our own folders?"""
-    journal = journal or Journal()
-    return journal.has_pending() or any(_temps_in(d) for d in _own_dirs(journal))
-
-
-def _own_dirs(journal: Journal) -> list[Path]:
-    from capit_tui.core.paths import config_dir, data_dir
-
-    return [data_dir(), journal.root, config_dir()]
-
-
-def _temps_in(folder: Path) -> bool:
-    try:
-        return any(t.name.startswith(".") and t.name.endswith(".capit-tmp") for t in folder.iterdir())
-    except OSError:
-        return False
-
-
 async def recover(*, journal: Journal | None = None, store: BackupStore | None = None,
                   ledger: Ledger | None = None, settings: Any = None, env: Any = None) -> list[str]:
     """Settle every entry a previous run left, if no other capit-tui is running (it could be mid-way
@@ -249,7 +229,7 @@ async def recover(*, journal: Journal | None = None, store: BackupStore | None =
 
 async def _recover_locked(journal: Journal, store: BackupStore, ledger: Ledger, settings: Any,
                           env: Any) -> list[str]:
-    for d in _own_dirs(journal):
+    for d in own_dirs(journal):
         sweep_dir(d)
     entries = journal.pending()
     damaged = journal.damaged()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +36,6 @@ from capit_tui.core.model import RESETS
 from capit_tui.core.paths import APP as APP
 from capit_tui.core.paths import config_dir as config_dir
 from capit_tui.core.paths import data_dir as data_dir
-from capit_tui.core.settings_toml import Unsupported, add_table, delete_value, line_of, remove_table, set_value
 from capit_tui.errors import CapitError
 
 KINDS = ("openrouter", "oneapi")
@@ -143,7 +141,14 @@ class _Bad(Exception):
 def parse(text: str, path: Path) -> Settings:
     """The settings in `text` (the file at `path`). A wrong value is refused with the line it is on; keys and
     tables capit-tui does not know are left alone (they stay in the file), and [keymap] is only collected:
-    its entries are checked by `check_keymap`, where the front end knows its bindings."""
+    its entries are checked by `check_keymap`, where the front end knows its bindings.
+
+    tomllib and the line finder are imported here, not with the module: without a settings file (the
+    usual case for a script or a one-off command) `load` needs neither."""
+    import tomllib
+
+    from capit_tui.core.settings_toml import line_of
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -269,6 +274,7 @@ def _edit(path: Path | None, change: Callable[[str], str]) -> Path:
     """Apply `change` to the file's text under the lock: a file with a wrong value is refused with its line
     before anything is written; the result is read back and written atomically, 0600, through a symlink."""
     from capit_tui.core import lock
+    from capit_tui.core.settings_toml import Unsupported
 
     path = path or settings_path()
     with lock.held("saving its settings"):
@@ -288,6 +294,10 @@ def _edit(path: Path | None, change: Callable[[str], str]) -> Path:
 
 
 def _platform_edit(text: str, cfg: PlatformConfig) -> str:
+    import tomllib
+
+    from capit_tui.core.settings_toml import add_table, delete_value, set_value
+
     table = ("platforms", cfg.name)
     values = {f: getattr(cfg, f) for f in _FIELDS}
     current = tomllib.loads(text).get("platforms", {}).get(cfg.name)
@@ -308,11 +318,15 @@ def put_platform(cfg: PlatformConfig, path: Path | None = None) -> Path:
 
 def drop_platform(name: str, path: Path | None = None) -> Path:
     """Take one platform's table out of settings.toml; everything else stays as it was."""
+    from capit_tui.core.settings_toml import remove_table
+
     return _edit(path, lambda text: remove_table(text, ("platforms", name)))
 
 
 def save(s: Settings, path: Path | None = None) -> Path:
     """Make settings.toml say what `s` says (defaults and platforms), changing only what differs."""
+
+    from capit_tui.core.settings_toml import remove_table, set_value
 
     def change(text: str) -> str:
         was = parse(text, path or settings_path())

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import tomlkit
-
 Path_ = tuple[str, ...]
 
 
@@ -123,12 +121,22 @@ def line_of(text: str, path: Path_) -> int | None:
 # ---------------------------------------------------------------- rendering
 
 
+def _tomlkit() -> Any:
+    """tomlkit, imported on the first edit: reading settings (every command) needs only tomllib, and
+    tomlkit costs ~14 ms of start-up."""
+    import tomlkit
+
+    return tomlkit
+
+
 def _render_key(path: Path_) -> str:
+    tomlkit = _tomlkit()
     return ".".join(tomlkit.key(k).as_string() for k in path)
 
 
 def render_table(table: Path_, values: Mapping[str, Any]) -> str:
     """`[a.b]` and its `key = value` lines, as tomlkit writes them."""
+    tomlkit = _tomlkit()
     return f"[{_render_key(table)}]\n" + tomlkit.dumps(dict(values))
 
 
@@ -190,6 +198,7 @@ def _checked(new: str, *expected: dict[str, Any]) -> str:
 def set_value(text: str, table: Path_, key: str, value: Any) -> str:
     """`text` with `table.key = value`: the value replaced where it is (its comment kept), else a line added
     at the end of the table, else the table added at the end of the file."""
+    tomlkit = _tomlkit()
     target = (*table, key)
     expected = _with(tomllib.loads(text), target, value)
     lines = _lines(text)

@@ -9,11 +9,8 @@ Lookup order for a platform's management key:
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomli_w
 
 from capit_tui.core import lock
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
@@ -143,6 +140,8 @@ def _read_file() -> dict[str, str]:
         return {}
     except OSError as exc:
         raise VaultError(f"Could not read {path}: {exc.strerror}.") from None
+    import tomllib  # here, not with the module: without a credentials file no command needs it
+
     try:
         doc = tomllib.loads(raw)
     except tomllib.TOMLDecodeError:
@@ -152,6 +151,8 @@ def _read_file() -> dict[str, str]:
 
 
 def _write_file(data: dict[str, str]) -> None:
+    import tomli_w
+
     path = credentials_path()
     ensure_private_dir(path.parent)
     body = "# capit-tui management keys, stored here because no system keyring was available.\n"

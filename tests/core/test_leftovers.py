@@ -210,3 +210,16 @@ def test_the_next_demo_removes_a_killed_demos_folder(tmp_path, monkeypatch):
     with demo_environment(seed_keys=1, traffic=False) as root:
         assert not killed.exists() and root.exists()
     assert not root.exists()
+
+
+def test_keys_list_only_reads_and_leaves_the_housekeeping_to_the_next_other_start(isolated_home, monkeypatch):
+    """`keys list` (scripts run it often) skips the prune's ~60 ms; any other start still prunes."""
+    from capit_tui.cli import main
+
+    monkeypatch.delenv("CAPIT_OPENROUTER_MANAGEMENT_KEY", raising=False)
+    stale = temp_file(isolated_home / ".claude")
+    half = half_backup(BackupStore(), "20260101-000000-eeeeee")
+    assert main(["keys", "list", "--json"]) == 1  # no platform configured: it says so, and prunes nothing
+    assert stale.exists() and half.exists()
+    assert main(["backups", "list"]) == 0
+    assert not stale.exists() and not half.exists()

@@ -54,6 +54,8 @@ def test_format_usd(value, shown):
 def test_to_decimal_keeps_floats_exact_as_printed():
     assert to_decimal(0.29) == Decimal("0.29")
     assert to_decimal(5) == Decimal(5)
+    for whole in (0, -7, 25, 10**30):  # an integer is taken as is, digit for digit (no exponent, no rounding)
+        assert str(to_decimal(whole)) == str(whole)
     assert to_decimal(None) is None
     with pytest.raises(ValueError):
         to_decimal("nan")
