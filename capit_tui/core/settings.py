@@ -208,19 +208,20 @@ def _pools_from(value: Any) -> list[Pool]:
     for table in value:
         period = table.get("period")
         if period not in PERIODS:
-            raise _Bad(("pool",), f"pool.period must be daily, weekly or monthly, not {_shown(period)}.")
+            raise _Bad(("pool", "period"), f"pool.period must be daily, weekly or monthly, not {_shown(period)}.")
         if isinstance(table.get("amount"), bool) or not isinstance(table.get("amount"), (str, int, float)):
-            raise _Bad(("pool",), f"pool.amount must be an amount in dollars such as \"20.00\", not "
+            raise _Bad(("pool", "amount"), f"pool.amount must be an amount in dollars such as \"20.00\", not "
                                   f"{_shown(table.get('amount'))}.")
         match, enforce = table.get("match", "*"), table.get("enforce", False)
         if not isinstance(match, str) or not match.strip():
-            raise _Bad(("pool",), f"pool.match must be a glob on key names such as \"capit-*\", not {_shown(match)}.")
+            raise _Bad(("pool", "match"),
+                       f"pool.match must be a glob on key names such as \"capit-*\", not {_shown(match)}.")
         if not isinstance(enforce, bool):
-            raise _Bad(("pool",), f"pool.enforce must be true or false, not {_shown(enforce)}.")
+            raise _Bad(("pool", "enforce"), f"pool.enforce must be true or false, not {_shown(enforce)}.")
         try:
             out.append(Pool(period, pool_amount(table["amount"], f"the {period} pool"), match, enforce))
         except ValueError as bad:
-            raise _Bad(("pool",), f"{bad}.") from None
+            raise _Bad(("pool", "amount"), f"{bad}.") from None
     try:
         return one_per_period(out)
     except ValueError as bad:

@@ -336,3 +336,15 @@ def test_bad_pool_options_are_usage_errors(sandbox, args):
     p = cli("watch", "--once", *args, env=on(sandbox))
     assert p.returncode == 2, p.stderr
     assert p.stderr.startswith("capit-tui: ") and len(p.stderr.strip().splitlines()) == 1 and p.stdout == ""
+
+
+def test_without_pool_options_watch_reads_the_pools_of_settings_toml(sandbox, pooled):
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "capit-tui" / "settings.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[[pool]]\nperiod = "daily"\namount = "8"\nmatch = "capit-*"\nenforce = true\n\n'
+                    '[[pool]]\nperiod = "monthly"\namount = "300"\n')
+    p = cli("watch", "--once", env=on(sandbox))
+    assert p.returncode == 3, p.stderr  # daily: $9 of $8; monthly: $39 of $300 (13%), below 80%
+    assert [line.split()[1] for line in lines(p.stdout)] == ["pool-capped", "pool-stopped"]
+    assert "Enforced by capit-tui polling" in p.stderr
+    assert disabled_names(sandbox) == {"capit-a", "capit-b", "capit-off"}
