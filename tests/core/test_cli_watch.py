@@ -348,3 +348,23 @@ def test_without_pool_options_watch_reads_the_pools_of_settings_toml(sandbox, po
     assert [line.split()[1] for line in lines(p.stdout)] == ["pool-capped", "pool-stopped"]
     assert "Enforced by capit-tui polling" in p.stderr
     assert disabled_names(sandbox) == {"capit-a", "capit-b", "capit-off"}
+
+
+def test_a_one_api_pool_counts_from_the_spend_history_and_says_a_new_key_counts_from_its_first_sample():
+    from oneapi_server import OneApiServer
+
+    with OneApiServer(flavor="newapi", user_id=7) as gw:
+        token = gw.add_token("g1", remain_quota=50_000_000, used_quota=1_000_000)  # $2 spent before watch saw it
+        folder = Path(os.environ["XDG_CONFIG_HOME"]) / "capit-tui"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "settings.toml").write_text(f'[platforms.gw]\nkind = "oneapi"\nbase_url = "{gw.url}"\n'
+                                              'quota_per_usd = 500000\nuser_id = "7"\n')
+        env = {"CAPIT_GW_MANAGEMENT_KEY": gw.access_token}
+        p = cli("watch", "--once", "--pool", "daily:5", env=env)
+        assert p.returncode == 0 and p.stdout == "", p.stderr  # its $2 is from before: not counted
+        gw.spend(token["id"], 2_000_000)  # $4 today
+        p = cli("watch", "--once", "--pool", "daily:5", env=env)
+        assert p.returncode == 3, p.stderr
+        (line,) = lines(p.stdout)
+        assert "pool-threshold  The daily pool (every key) passed 80%: $4.00 of $5.00 spent (80.0%) across 1 key, " \
+               "1 key counted from when capit-tui first saw it in this window." in line

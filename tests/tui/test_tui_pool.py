@@ -72,3 +72,30 @@ def test_pool_line_picture(snap_compare, isolated_home, size):
         assert snap_compare(app, terminal_size=size, run_before=settle)
     finally:
         sb.stop()
+
+
+async def test_a_one_api_keys_pooled_spend_comes_from_the_history_off_the_ui_thread(isolated_home):
+    from datetime import timedelta
+
+    from oneapi_server import OneApiServer
+    from tui_support import TODAY, fixed_clock
+
+    from capit_tui.core.history import History
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.model import CappedKey
+    from capit_tui.core.settings import PlatformConfig
+    from capit_tui.tui.app import CapitApp
+
+    with OneApiServer(flavor="newapi", user_id=7) as gw:
+        token = gw.add_token("g1", remain_quota=50_000_000, used_quota=1_500_000)  # $3 in all
+        history = History()
+        history.record([CappedKey("gw", str(token["id"]), "g1", usage=Decimal(1))], NOW - timedelta(hours=13))
+        history.close()  # $1 of it before today's window (the clock's day)
+        cfg = Configured(PlatformConfig("gw", "oneapi", gw.url, quota_per_usd=500_000, user_id="7"), "keyring",
+                         gw.access_token)
+        app = CapitApp(platforms=[cfg], settings=Settings(pools=[Pool("daily", Decimal(4))]), clock=fixed_clock,
+                       today=TODAY, agent_env={"HOME": str(isolated_home), "PATH": "/nonexistent"},
+                       auto_refresh=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert line(app) == "Pool daily: $2.00 of $4.00 (50.0%) across 1 key — not enforced"
