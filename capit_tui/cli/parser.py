@@ -120,6 +120,13 @@ def main_parser() -> argparse.ArgumentParser:
     wa.add_argument("--once", action="store_true",
                     help="check once and exit: 0 no key at a threshold, 3 one is, 1 a platform failed")
     wa.add_argument("--json", action="store_true", help="one JSON object per event, one a line")
+    wa.add_argument("--pool", action="append", metavar="PERIOD:AMOUNT",
+                    help="a budget pooled across keys, e.g. daily:20.00 (repeatable: one per daily, weekly, "
+                    "monthly; default: settings.toml's [[pool]])")
+    wa.add_argument("--pool-match", metavar="GLOB", help="the keys pooled, by name (default: every key)")
+    wa.add_argument("--enforce", action="store_true",
+                    help="disable the pooled keys at 100%% of a pool and re-enable them when its window resets "
+                    "(done by this watch polling, not by the platform)")
     wa.set_defaults(action="run")
 
     pn = sub.add_parser("panic", help="disable every enabled key now (recorded); --undo re-enables exactly those")

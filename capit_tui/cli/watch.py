@@ -3,8 +3,11 @@ line with --json) and run the user's actions (--exec, --webhook). The rule (even
 the state file) is core.watch; this module words the events and carries out the actions. Every poll
 also records a spend sample per key in the local history (core.history), as `keys list` does.
 
-Exit status: with --once, 0 when no key is at or past a threshold, 3 when one is, 1 when a platform
-could not be listed (and no key it did list is at a threshold); the loop runs until Ctrl-C or SIGTERM
+With --pool (or settings.toml's [[pool]] tables) each poll also checks the pooled budgets and, with
+--enforce, stops and releases their keys (cli/watch_pool.py over core.pool).
+
+Exit status: with --once, 0 when no key (and no pool) is at or past a threshold, 3 when one is, 1 when a
+platform could not be listed (and no key it did list is at a threshold); the loop runs until Ctrl-C or SIGTERM
 (130). A failing --exec or webhook is reported on stderr and watching goes on.
 """
 
@@ -17,14 +20,17 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from capit_tui.cli import watch_pool
 from capit_tui.cli.common import load_settings, run_async
 from capit_tui.cli.output import err, info, interrupted_says
 from capit_tui.core import keys as core
+from capit_tui.core import pool as core_pool
 from capit_tui.core import watch
 from capit_tui.core.history import record_quietly
 from capit_tui.core.money import format_usd
@@ -46,7 +52,10 @@ def cmd_watch(ns: argparse.Namespace) -> int:
         raise UsageError(str(bad).rstrip(".")) from None
     if not SHORTEST <= ns.interval <= LONGEST:
         raise UsageError(f"--interval is in seconds, from {SHORTEST} to {LONGEST}")
-    platforms = core.configured_platforms(load_settings())
+    settings = load_settings()
+    pools = watch_pool.pools_asked(ns, settings)
+    pool_at = at if ns.at is not None else core_pool.DEFAULT_AT
+    platforms = core.configured_platforms(settings)
     if not platforms:
         from capit_tui.cli.keys import NO_PLATFORM
 
@@ -58,12 +67,15 @@ def cmd_watch(ns: argparse.Namespace) -> int:
     if not ns.once and not ns.json:
         info(f"Watching {plural(len(platforms), 'platform')} ({joined([c.name for c in platforms])}) every "
              f"{ns.interval} s for {joined([f'{t}%' for t in at])} of each cap; Ctrl-C stops.")
+    if pools and (not ns.once and not ns.json or any(p.enforce for p in pools)):
+        info(watch_pool.start_line(pools, ns.interval, pool_at))
     with interrupted_says(lambda: "Stopped watching; what was said is remembered."):
-        return run_async(lambda: _watch(ns, platforms, state, at, webhook, secrets))
+        return run_async(lambda: _watch(ns, platforms, state, at, webhook, secrets, pools, pool_at))
 
 
 async def _watch(ns: argparse.Namespace, platforms: list[core.Configured], state: watch.WatchState,
-                 at: tuple[Decimal, ...], webhook: str | None, secrets: list[str]) -> int:
+                 at: tuple[Decimal, ...], webhook: str | None, secrets: list[str],
+                 pools: Sequence[core_pool.Pool] = (), pool_at: tuple[Decimal, ...] = core_pool.DEFAULT_AT) -> int:
     import httpx
 
     client = httpx.AsyncClient(timeout=watch.WEBHOOK_TIMEOUT, follow_redirects=False) if webhook else None
@@ -77,35 +89,55 @@ async def _watch(ns: argparse.Namespace, platforms: list[core.Configured], state
                 err(unrecorded)  # once per cause, not every poll
             said_unrecorded = unrecorded
             poll = state.poll(listing.keys, listing.reasons(), listing.asked, now, at)
-            try:
-                state.save()
-            except (OSError, CapitError) as exc:
-                err(f"Could not save what watch has said ({clean_text(exc, 200)}); after a restart an event may "
-                    "be said again.")
-            for event in poll.events:
-                text = describe(event)
-                if ns.json:
-                    line = json.dumps({**event.to_json(), "message": text})
-                else:
-                    line = f"{event.at:%Y-%m-%dT%H:%M:%SZ}  {event.kind}  {text}"
-                print(line, flush=True)
-                if ns.exec is not None:
-                    await run_hook(ns.exec, event, text, secrets)
-                if client is not None and webhook is not None:
-                    await post_webhook(client, webhook, event, text)
+            checks: list[core_pool.PoolCheck] = []
+            if pools and not poll.failed:  # a platform that did not answer leaves every pool's sum unknown
+                checks = await watch_pool.pool_round(pools, platforms, state, listing.keys, now, pool_at)
+            _save(state)
+            for event in [*poll.events, *(e for c in checks for e in c.events)]:
+                await _say(ns, event, client, webhook, secrets)
+            if any(c.enforce or c.release for c in checks):
+                for event in await watch_pool.act(checks, platforms, state, now):
+                    await _say(ns, event, client, webhook, secrets)
+                _save(state)
             if ns.once:
-                return _once_status(poll, at)
+                return _once_status(poll, at, [c for c in checks if c.alerting])
             await asyncio.sleep(ns.interval)
     finally:
         if client is not None:
             await client.aclose()
 
 
-def _once_status(poll: watch.Poll, at: tuple[Decimal, ...]) -> int:
+def _save(state: watch.WatchState) -> None:
+    try:
+        state.save()
+    except (OSError, CapitError) as exc:
+        err(f"Could not save what watch has said ({clean_text(exc, 200)}); after a restart an event may "
+            "be said again.")
+
+
+async def _say(ns: argparse.Namespace, event: watch.Event, client: Any, webhook: str | None,
+               secrets: list[str]) -> None:
+    text = describe(event)
+    if ns.json:
+        line = json.dumps({**event.to_json(), "message": text})
+    else:
+        line = f"{event.at:%Y-%m-%dT%H:%M:%SZ}  {event.kind}  {text}"
+    print(line, flush=True)
+    if ns.exec is not None:
+        await run_hook(ns.exec, event, text, secrets)
+    if client is not None and webhook is not None:
+        await post_webhook(client, webhook, event, text)
+
+
+def _once_status(poll: watch.Poll, at: tuple[Decimal, ...], pools: Sequence[core_pool.PoolCheck] = ()) -> int:
+    if pools:
+        shown = [f"{c.spend.pool.period} ({c.spend.percent}% of {format_usd(c.spend.pool.amount)})" for c in pools]
+        info(f"{plural(len(pools), 'pooled budget')} at or past a threshold: {joined(shown)}.")
     if poll.alerting:
         shown = [f"'{display_name(k.name, 40)}' on {k.platform} ({k.percent}%)" for k in poll.alerting[:10]]
         more = f" and {len(poll.alerting) - 10} more" if len(poll.alerting) > 10 else ""
         info(f"{plural(len(poll.alerting), 'key')} at or past {min(at)}% of the cap: {joined(shown)}{more}.")
+    if poll.alerting or pools:
         return 3
     if poll.failed:
         err(f"Could not check {joined(poll.failed)}, so it is not known whether a key there is at a threshold.")
@@ -119,6 +151,8 @@ def _once_status(poll: watch.Poll, at: tuple[Decimal, ...]) -> int:
 def describe(event: watch.Event) -> str:
     """One sentence for an event, the same on the terminal, in CAPIT_MESSAGE and in the webhook's text."""
     k = event.key
+    if event.pool is not None:
+        return watch_pool.describe(event)
     if k is None:
         if event.kind == "platform-failed":
             return f"Could not check {event.platform}: {event.reason}"

@@ -272,6 +272,12 @@ def reset_periods(c: Configured | PlatformConfig) -> tuple[str, ...]:
     return adapter_class(cfg.kind).reset_periods
 
 
+def lifetime_platforms(platforms: Iterable[Configured]) -> set[str]:
+    """The platforms with no per-window spend figures (one lifetime counter a key, as one-api keeps): a
+    pooled budget (core.pool) takes their window's spend from the local history."""
+    return {c.name for c in platforms if not reset_periods(c)}
+
+
 def reset_for_new_key(c: Configured, asked: Any, default: str | None) -> str | None:
     """The reset period a new key gets: the one asked for (None: never; refused with the platform's
     sentence when it cannot reset that often), else (UNSET: not asked) the settings' default where the

@@ -128,17 +128,21 @@ def _reason(platform: str, exc: BaseException) -> str:
 
 
 async def panic(platforms: list[Configured], *, by: str = PANIC, record: StopRecord | None = None,
-                journal: Journal | None = None, window: int | None = None) -> Outcome:
-    """Disable every enabled key on `platforms` (see the module's doc). Never raises for one key or one
-    platform; raises LockTimeout (nothing done) when another capit-tui keeps the lock."""
+                journal: Journal | None = None, window: int | None = None,
+                only: Callable[[CappedKey], bool] | None = None) -> Outcome:
+    """Disable every enabled key on `platforms` (see the module's doc), or only the keys `only` picks (a
+    pooled budget stops its pooled keys: the others are neither disabled nor counted). Never raises for one
+    key or one platform; raises LockTimeout (nothing done) when another capit-tui keeps the lock."""
     from capit_tui.core import lock
     from capit_tui.platforms.base import NotFound
 
     record = record or StopRecord()
     journal = journal or Journal()
-    async with lock.held_async("stopping every key (panic)"):
+    async with lock.held_async("stopping every key (panic)" if by == PANIC else f"stopping the keys of {by}"):
         stops = record.load()  # a damaged record stops the panic before anything is sent
         listing = await list_all_keys(platforms)
+        if only is not None:
+            listing.keys = [k for k in listing.keys if only(k)]
         now = iso()
         tallies = {c.name: Tally(c.name) for c in platforms}
         for name, exc in listing.errors.items():
@@ -217,7 +221,8 @@ async def resume(entry: Entry, open_platform: Callable[[str], Any], journal: Jou
     record.save(out)
     dropped, unreachable = gone | failed, retry
     done = len(results) - len(dropped) - len(unreachable)
-    said = f"The panic stop did not finish; it was finished now: {plural(done, 'more key')} disabled"
+    what = "The panic stop" if by == PANIC else f"The stop of the {by.partition(':')[2]} pool"
+    said = f"{what} did not finish; it was finished now: {plural(done, 'more key')} disabled"
     if failed:
         names = ", ".join(f"{display_name(s.name, 40)} on {s.platform}" for s in pending if s.ident in failed)
         said += (f". {plural(len(failed), 'key')} could not be disabled and {'are' if len(failed) > 1 else 'is'} "
@@ -247,7 +252,8 @@ async def undo_panic(platforms: list[Configured], *, by: str = PANIC, record: St
     from capit_tui.core import lock
 
     record = record or StopRecord()
-    async with lock.held_async("re-enabling the keys the panic stopped"):
+    async with lock.held_async("re-enabling the keys the panic stopped" if by == PANIC
+                               else f"re-enabling the keys {by} stopped"):
         stops = record.load()
         names = {c.name for c in platforms}
         mine = [s for s in stops if s.by == by and s.platform in names]

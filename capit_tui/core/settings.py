@@ -19,6 +19,12 @@ allow_http = false         # true only if base_url is plain http:// on purpose (
 
 [keymap]                   # the TUI's keys: binding id = "key" or "key,key" (press ? in the app for the ids)
 "keys.revoke" = "ctrl+d"
+
+[[pool]]                   # a budget pooled across keys (core/pool.py): `watch` checks it, the TUI shows it
+period = "daily"           # daily, weekly or monthly; one pool per period
+amount = "20.00"
+match = "capit-*"          # which keys, by name (default every key)
+enforce = false            # true: `watch` disables the pooled keys at 100% and re-enables them at the reset
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from capit_tui.core.model import RESETS
 from capit_tui.core.paths import APP as APP
 from capit_tui.core.paths import config_dir as config_dir
 from capit_tui.core.paths import data_dir as data_dir
+from capit_tui.core.pool import PERIODS, Pool, one_per_period, pool_amount
 from capit_tui.errors import CapitError
 
 KINDS = ("openrouter", "oneapi")
@@ -86,6 +93,7 @@ class Settings:
     path: Path | None = None
     keymap: list[KeymapEntry] = field(default_factory=list)  # [keymap], as written
     keymap_problems: list[str] = field(default_factory=list)  # why [keymap] itself was ignored
+    pools: list[Pool] = field(default_factory=list)  # [[pool]]: budgets pooled across keys
 
     def known_platforms(self) -> dict[str, PlatformConfig]:
         """Presets, then the file's platforms, each with CAPIT_<NAME>_BASE_URL applied."""
@@ -194,7 +202,35 @@ def _from_doc(doc: dict[str, Any], path: Path) -> Settings:
         if not isinstance(table, dict):
             raise _Bad(("platforms", name), f"[platforms.{name}] must be a table.")
         s.platforms[name] = _platform_from(name, table)
+    s.pools = _pools_from(doc.get("pool", []))
     return s
+
+
+def _pools_from(value: Any) -> list[Pool]:
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise _Bad(("pool",), "pool must be tables written [[pool]], each with a period and an amount.")
+    out = []
+    for table in value:
+        period = table.get("period")
+        if period not in PERIODS:
+            raise _Bad(("pool", "period"), f"pool.period must be daily, weekly or monthly, not {_shown(period)}.")
+        if isinstance(table.get("amount"), bool) or not isinstance(table.get("amount"), (str, int, float)):
+            raise _Bad(("pool", "amount"), f"pool.amount must be an amount in dollars such as \"20.00\", not "
+                                  f"{_shown(table.get('amount'))}.")
+        match, enforce = table.get("match", "*"), table.get("enforce", False)
+        if not isinstance(match, str) or not match.strip():
+            raise _Bad(("pool", "match"),
+                       f"pool.match must be a glob on key names such as \"capit-*\", not {_shown(match)}.")
+        if not isinstance(enforce, bool):
+            raise _Bad(("pool", "enforce"), f"pool.enforce must be true or false, not {_shown(enforce)}.")
+        try:
+            out.append(Pool(period, pool_amount(table["amount"], f"the {period} pool"), match, enforce))
+        except ValueError as bad:
+            raise _Bad(("pool", "amount"), f"{bad}.") from None
+    try:
+        return one_per_period(out)
+    except ValueError as bad:
+        raise _Bad(("pool",), f"{bad}.") from None
 
 
 def _shown(value: Any) -> str:

@@ -9,6 +9,11 @@ An event is one of:
     expiring            a key expires within 7 days (said once per expiry date)
     platform-failed     a platform could not be listed (said once, until it answers again)
     platform-recovered  a platform that was failing answers again
+    pool-threshold      the spend pooled across keys reached a threshold of its pool (core/pool.py)
+    pool-capped         ... reached the pool's amount (100%)
+    pool-reset          a pool that had reached a threshold starts a new window
+    pool-stopped        --enforce: the pooled keys were disabled (by = "pool:<period>")
+    pool-released       --enforce: the keys the pool stopped were re-enabled (its window reset)
 
 The window of a key is the span its cap counts over, as OpenRouter and the sandbox define it: from
 midnight UTC for a daily cap, from Monday 00:00 UTC for a weekly one, from the 1st 00:00 UTC for a monthly
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capit_tui.core.fsutil import UnsafeFile, atomic_write, ensure_private_dir, read_regular
 from capit_tui.core.http_policy import plain_http_host
@@ -41,6 +46,9 @@ from capit_tui.core.paths import data_dir
 from capit_tui.core.redact import redact
 from capit_tui.core.spend_watch import reached, watched
 from capit_tui.core.text import clean_text
+
+if TYPE_CHECKING:
+    from capit_tui.core.pool import PoolSpend
 
 CAP = Decimal(100)
 DEFAULT_AT = (Decimal(50), Decimal(80), CAP)
@@ -52,9 +60,11 @@ STATE_FILE = "watch-state.json"
 STATE_VERSION = 1
 MAX_STATE = 16 * 1024 * 1024
 
-EVENTS = ("threshold", "capped", "reset", "expiring", "platform-failed", "platform-recovered")
+EVENTS = ("threshold", "capped", "reset", "expiring", "platform-failed", "platform-recovered",
+          "pool-threshold", "pool-capped", "pool-reset", "pool-stopped", "pool-released")
 ENV_VARS = ("CAPIT_EVENT", "CAPIT_TIME", "CAPIT_PLATFORM", "CAPIT_KEY_NAME", "CAPIT_KEY_HASH", "CAPIT_PERCENT",
-            "CAPIT_SPENT", "CAPIT_LIMIT", "CAPIT_THRESHOLD", "CAPIT_RESET", "CAPIT_EXPIRES_AT", "CAPIT_REASON")
+            "CAPIT_SPENT", "CAPIT_LIMIT", "CAPIT_THRESHOLD", "CAPIT_RESET", "CAPIT_EXPIRES_AT", "CAPIT_REASON",
+            "CAPIT_POOL", "CAPIT_POOL_MATCH", "CAPIT_POOL_KEYS", "CAPIT_COUNT")
 _SECRET_NAME = re.compile(r"^CAPIT_.*(MANAGEMENT_KEY|_SECRET|_TOKEN|_API_KEY)$")
 
 
@@ -155,12 +165,29 @@ class Event:
     at: datetime
     key: CappedKey | None = None
     threshold: Decimal | None = None
-    reason: str = ""  # platform-failed: why, cleaned and redacted
+    reason: str = ""  # platform-failed: why, cleaned and redacted; pool-stopped/-released: keys left as they were
+    pool: PoolSpend | None = None  # the pool-* events: the pool and its spend
+    count: int | None = None  # pool-stopped / pool-released: how many keys were disabled / re-enabled
 
     def environment(self) -> dict[str, str]:
         """The CAPIT_* variables an --exec command gets: names, hashes and dollars, never a secret."""
-        k = self.key
-        return {
+        k, p = self.key, self.pool
+        if p is not None:
+            return {name: "" for name in ENV_VARS} | {
+                "CAPIT_EVENT": self.kind,
+                "CAPIT_TIME": iso(self.at) or "",
+                "CAPIT_POOL": p.pool.period,
+                "CAPIT_POOL_MATCH": p.pool.match,
+                "CAPIT_POOL_KEYS": str(p.keys),
+                "CAPIT_PERCENT": str(p.percent),
+                "CAPIT_SPENT": dollars(p.spent),
+                "CAPIT_LIMIT": dollars(p.pool.amount),
+                "CAPIT_THRESHOLD": str(self.threshold) if self.threshold is not None else "",
+                "CAPIT_RESET": p.pool.period,
+                "CAPIT_COUNT": str(self.count) if self.count is not None else "",
+                "CAPIT_REASON": self.reason,
+            }
+        return {name: "" for name in ENV_VARS[12:]} | {
             "CAPIT_EVENT": self.kind,
             "CAPIT_TIME": iso(self.at) or "",
             "CAPIT_PLATFORM": self.platform,
@@ -176,7 +203,22 @@ class Event:
         }
 
     def to_json(self) -> dict[str, Any]:
-        k = self.key
+        k, p = self.key, self.pool
+        if p is not None:
+            return {
+                "event": self.kind,
+                "time": iso(self.at),
+                "pool": p.pool.period,
+                "pool_match": p.pool.match,
+                "pool_keys": p.keys,
+                "percent": to_json_number(p.percent),
+                "spent": to_json_number(p.spent),
+                "limit": to_json_number(p.pool.amount),
+                "threshold": to_json_number(self.threshold),
+                "reset": p.pool.period,
+                "count": self.count,
+                "reason": self.reason or None,
+            }
         return {
             "event": self.kind,
             "time": iso(self.at),
@@ -238,6 +280,7 @@ class WatchState:
     keys: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # platform -> hash -> record
     expiring: dict[str, dict[str, str]] = field(default_factory=dict)  # platform -> hash -> expires_at said
     failing: dict[str, str] = field(default_factory=dict)  # platform -> since (iso)
+    pools: dict[str, dict[str, Any]] = field(default_factory=dict)  # period -> record (core.pool.check)
     notes: list[str] = field(default_factory=list)  # sentences for the front end (an unreadable file)
 
     # ------------------------------------------------------------ storage
@@ -262,13 +305,15 @@ class WatchState:
             if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
                 raise ValueError
             return cls(keys=_dict_of_dicts(data.get("keys")), expiring=_dict_of_dicts(data.get("expiring")),
-                       failing={str(k): str(v) for k, v in dict(data.get("failing") or {}).items()})
+                       failing={str(k): str(v) for k, v in dict(data.get("failing") or {}).items()},
+                       pools=_dict_of_dicts(data.get("pools")))
         except (ValueError, TypeError, AttributeError):
             return cls(notes=[f"{path} is not a watch state capit-tui can read; starting afresh, so an event "
                               "may be said once more."])
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "keys": self.keys, "expiring": self.expiring, "failing": self.failing}
+        return {"version": STATE_VERSION, "keys": self.keys, "expiring": self.expiring, "failing": self.failing,
+                "pools": self.pools}
 
     def save(self, path: Path | None = None) -> None:
         path = path or self.path()

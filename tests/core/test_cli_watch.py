@@ -230,3 +230,141 @@ def test_every_poll_records_a_spend_sample_per_key_in_the_history(sandbox):
     assert cli("watch", "--once", env=on(sandbox)).returncode == 0
     assert spent()[-1] == Decimal(3)  # (two polls in one second keep the later sample)
     assert oct(db.stat().st_mode)[-3:] == "600"
+
+
+# ---------------------------------------------------------------- pooled budgets (--pool, --enforce)
+# The sandbox's clock is fixed at the test's start; moving it a day on resets every key's daily spend, which
+# watch sees as the pool's window resetting (the platform reset before our clock said so).
+
+
+@pytest.fixture
+def pooled(sandbox):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    sandbox.set_clock(lambda: now)
+    keys = {name: sandbox.add_key(name, limit=Decimal(100), reset="daily", spend=spend)[1]
+            for name, spend in (("capit-a", "5"), ("capit-b", "4"), ("other", "30"))}
+    keys["capit-off"] = sandbox.add_key("capit-off", limit=Decimal(100), reset="daily", disabled=True)[1]
+    sandbox.next_day = lambda: sandbox.set_clock(lambda: now + timedelta(days=1))
+    return keys
+
+
+POOL = ("--pool", "daily:10", "--pool-match", "capit-*")
+
+
+def disabled_names(sb) -> set[str]:
+    return {k["name"] for k in sb.keys.values() if k["disabled"]}
+
+
+def test_pool_events_once_per_crossing_with_the_pool_in_exec_and_once_exit_3(sandbox, pooled, tmp_path):
+    p = cli("watch", "--once", "--pool", "daily:20", "--pool-match", "capit-*", env=on(sandbox))
+    assert p.returncode == 0, p.stderr  # $9 of $20: 45%, below the pool's default 80%
+    assert p.stdout == ""
+    sandbox.spend(pooled["capit-b"], "8")  # $17: 85%
+    envfile = tmp_path / "env.jsonl"
+    script = tmp_path / "hook.py"
+    script.write_text("import json, os, sys\n"
+                      "with open(sys.argv[1], 'a') as f: f.write(json.dumps(dict(os.environ)) + '\\n')\n")
+    p = cli("watch", "--once", "--pool", "daily:20", "--pool-match", "capit-*", "--exec",
+            f"{sys.executable} {script} {envfile}", env=on(sandbox))
+    assert p.returncode == 3, p.stderr
+    (line,) = lines(p.stdout)
+    assert "  pool-threshold  The daily pool (keys matching 'capit-*') passed 80%: $17.00 of $20.00 spent " \
+           "(85.0%) across 3 keys." in line
+    assert "1 pooled budget at or past a threshold: daily (85.0% of $20.00)" in p.stderr
+    (env,) = [json.loads(x) for x in envfile.read_text().splitlines()]
+    assert (env["CAPIT_EVENT"], env["CAPIT_POOL"], env["CAPIT_PERCENT"], env["CAPIT_SPENT"], env["CAPIT_LIMIT"],
+            env["CAPIT_THRESHOLD"], env["CAPIT_POOL_KEYS"], env["CAPIT_KEY_NAME"]) == \
+        ("pool-threshold", "daily", "85.0", "17.00", "20.00", "80", "3", "")
+    p = cli("watch", "--once", "--json", "--pool", "daily:20", "--pool-match", "capit-*", env=on(sandbox))
+    assert p.returncode == 3 and p.stdout == ""  # a restart: said once per crossing, still at a threshold
+    sandbox.spend(pooled["capit-a"], "4")  # $21: past the pool, nothing enforced without --enforce
+    p = cli("watch", "--once", "--json", "--pool", "daily:20", "--pool-match", "capit-*", env=on(sandbox))
+    (event,) = [json.loads(x) for x in lines(p.stdout)]
+    assert p.returncode == 3 and event["event"] == "pool-capped" and event["pool"] == "daily"
+    assert (event["spent"], event["limit"], event["percent"], event["pool_keys"]) == (21, 20, 105, 3)
+    assert "watch --enforce would disable them" in event["message"]
+    assert disabled_names(sandbox) == {"capit-off"}
+
+
+def test_enforce_disables_the_pooled_keys_once_and_reenables_them_once_at_the_reset(sandbox, pooled):
+    sandbox.spend(pooled["capit-a"], "1.5")  # $10.50 of $10
+    p = cli("watch", "--once", *POOL, "--enforce", env=on(sandbox))
+    assert p.returncode == 3, p.stderr
+    kinds = [line.split()[1] for line in lines(p.stdout)]
+    assert kinds == ["pool-capped", "pool-stopped"]
+    assert "disabled 2 pooled keys at $10.50 of $10.00; capit-tui re-enables them when the daily window " \
+           "resets" in p.stdout
+    assert "Enforced by capit-tui polling" in p.stderr and "not by the platform" in p.stderr
+    assert disabled_names(sandbox) == {"capit-a", "capit-b", "capit-off"}  # 'other' is not pooled
+    stops = json.loads((Path(os.environ["XDG_DATA_HOME"]) / "capit-tui" / "stops.json").read_text())["stops"]
+    assert sorted((s["name"], s["by"]) for s in stops) == [("capit-a", "pool:daily"), ("capit-b", "pool:daily")]
+    p = cli("watch", "--once", *POOL, "--enforce", env=on(sandbox))
+    assert p.returncode == 3 and p.stdout == ""  # once per window
+    sandbox.next_day()
+    p = cli("watch", "--once", *POOL, "--enforce", env=on(sandbox))
+    assert p.returncode == 0, p.stderr
+    assert [line.split()[1] for line in lines(p.stdout)] == ["pool-reset", "pool-released"]
+    assert "re-enabled 2 keys it had disabled" in p.stdout
+    assert disabled_names(sandbox) == {"capit-off"}  # disabled before the pool: stays so
+    assert not (Path(os.environ["XDG_DATA_HOME"]) / "capit-tui" / "stops.json").exists()
+    p = cli("watch", "--once", *POOL, "--enforce", env=on(sandbox))
+    assert p.returncode == 0 and p.stdout == ""  # once
+
+
+def test_a_manual_panic_in_between_is_not_undone_by_the_pool_nor_the_pool_by_panic_undo(sandbox, pooled):
+    sandbox.spend(pooled["capit-a"], "2")
+    assert cli("watch", "--once", *POOL, "--enforce", env=on(sandbox)).returncode == 3
+    assert cli("panic", "--yes", env=on(sandbox)).returncode == 0
+    assert disabled_names(sandbox) == {"capit-a", "capit-b", "capit-off", "other"}
+    p = cli("panic", "--undo", "--yes", env=on(sandbox))  # the pool still holds its keys
+    assert p.returncode == 0, p.stderr
+    assert disabled_names(sandbox) == {"capit-a", "capit-b", "capit-off"}
+    assert cli("panic", "--yes", env=on(sandbox)).returncode == 0  # stopped again, by hand
+    sandbox.next_day()
+    p = cli("watch", "--once", *POOL, "--enforce", env=on(sandbox))
+    assert p.returncode == 0, p.stderr
+    assert "2 keys left as they are ('capit-a' is still held stopped by the panic stop" in p.stdout
+    assert disabled_names(sandbox) == {"capit-a", "capit-b", "capit-off", "other"}  # the panic's keys stay off
+    assert cli("panic", "--undo", "--yes", env=on(sandbox)).returncode == 0
+    assert disabled_names(sandbox) == {"capit-off"}
+
+
+@pytest.mark.parametrize("args", [["--pool", "hourly:5"], ["--pool", "daily"], ["--pool", "daily:-5"],
+                                  ["--pool", "daily:5", "--pool", "daily:6"], ["--pool-match", "x*"],
+                                  ["--enforce"], ["--pool", "daily:5", "--pool-match", ""]])
+def test_bad_pool_options_are_usage_errors(sandbox, args):
+    p = cli("watch", "--once", *args, env=on(sandbox))
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.startswith("capit-tui: ") and len(p.stderr.strip().splitlines()) == 1 and p.stdout == ""
+
+
+def test_without_pool_options_watch_reads_the_pools_of_settings_toml(sandbox, pooled):
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "capit-tui" / "settings.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[[pool]]\nperiod = "daily"\namount = "8"\nmatch = "capit-*"\nenforce = true\n\n'
+                    '[[pool]]\nperiod = "monthly"\namount = "300"\n')
+    p = cli("watch", "--once", env=on(sandbox))
+    assert p.returncode == 3, p.stderr  # daily: $9 of $8; monthly: $39 of $300 (13%), below 80%
+    assert [line.split()[1] for line in lines(p.stdout)] == ["pool-capped", "pool-stopped"]
+    assert "Enforced by capit-tui polling" in p.stderr
+    assert disabled_names(sandbox) == {"capit-a", "capit-b", "capit-off"}
+
+
+def test_a_one_api_pool_counts_from_the_spend_history_and_says_a_new_key_counts_from_its_first_sample():
+    from oneapi_server import OneApiServer
+
+    with OneApiServer(flavor="newapi", user_id=7) as gw:
+        token = gw.add_token("g1", remain_quota=50_000_000, used_quota=1_000_000)  # $2 spent before watch saw it
+        folder = Path(os.environ["XDG_CONFIG_HOME"]) / "capit-tui"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "settings.toml").write_text(f'[platforms.gw]\nkind = "oneapi"\nbase_url = "{gw.url}"\n'
+                                              'quota_per_usd = 500000\nuser_id = "7"\n')
+        env = {"CAPIT_GW_MANAGEMENT_KEY": gw.access_token}
+        p = cli("watch", "--once", "--pool", "daily:5", env=env)
+        assert p.returncode == 0 and p.stdout == "", p.stderr  # its $2 is from before: not counted
+        gw.spend(token["id"], 2_000_000)  # $4 today
+        p = cli("watch", "--once", "--pool", "daily:5", env=env)
+        assert p.returncode == 3, p.stderr
+        (line,) = lines(p.stdout)
+        assert "pool-threshold  The daily pool (every key) passed 80%: $4.00 of $5.00 spent (80.0%) across 1 key, " \
+               "1 key counted from when capit-tui first saw it in this window." in line

@@ -170,3 +170,26 @@ def test_a_keymap_that_is_not_a_table_is_named_not_fatal():
     s = settings.load()
     good, problems = settings.check_keymap(s, {"app.quit"})
     assert good == {} and len(problems) == 1 and "line 1" in problems[0] and "must be a table" in problems[0]
+
+
+def test_pool_tables_are_read_and_a_wrong_one_is_refused_with_its_line():
+    from decimal import Decimal
+
+    from capit_tui.core.pool import Pool
+
+    write(USER_FILE + '\n[[pool]]\nperiod = "daily"\namount = "20"\nmatch = "capit-*"\nenforce = true\n\n'
+          '[[pool]]\nperiod = "monthly"\namount = 300\n')
+    assert settings.load().pools == [Pool("daily", Decimal("20.00"), "capit-*", True),
+                                     Pool("monthly", Decimal("300.00"), "*", False)]
+    for table, line, fragment in (
+            ('period = "hourly"\namount = "5"', 21, "pool.period must be daily, weekly or monthly"),
+            ('period = "daily"\namount = "-5"', 22, "the daily pool: the amount '-5' is negative"),
+            ('period = "daily"\namount = "5"\nenforce = "yes"', 23, "pool.enforce must be true or false"),
+            ('period = "daily"\namount = true', 22, "pool.amount must be an amount in dollars")):
+        write(USER_FILE + f"\n[[pool]]\n{table}\n")
+        with pytest.raises(SettingsError, match=f", line {line}: ") as e:
+            settings.load()
+        assert fragment in str(e.value)
+    write(USER_FILE + '\n[[pool]]\nperiod = "daily"\namount = 5\n[[pool]]\nperiod = "daily"\namount = 6\n')
+    with pytest.raises(SettingsError, match="two daily pools"):
+        settings.load()

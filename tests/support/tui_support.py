@@ -35,7 +35,8 @@ def make_app(sb: Sandbox | None, home: Path, **kw: Any):
 
     platforms = [configured(sb)] if sb is not None else []
     kw.setdefault("auto_refresh", False)
-    return CapitApp(platforms=platforms, settings=Settings(), clock=fixed_clock, today=TODAY,
+    settings = kw.pop("settings", None) or Settings()
+    return CapitApp(platforms=platforms, settings=settings, clock=fixed_clock, today=TODAY,
                     agent_env={"HOME": str(home), "PATH": "/nonexistent"}, **kw)
 
 

@@ -34,6 +34,7 @@ from capit_tui.tui.typed_app import capit_app
 from capit_tui.tui.widgets.key_table import KeyTable
 from capit_tui.tui.widgets.modebar import ModeBar
 from capit_tui.tui.widgets.panic_banner import PanicBanner
+from capit_tui.tui.widgets.pool_line import PoolLine
 
 __all__ = ["KeysScreen", "agents_cell", "ident"]
 
@@ -76,6 +77,7 @@ class KeysScreen(TableNav, Screen):
         yield Header(icon="$")
         yield ModeBar("keys")
         yield PanicBanner()
+        yield PoolLine()
         yield Input(placeholder="filter by name or platform (esc clears)", id="filter")
         yield KeyTable(id="keys", zebra_stripes=True)
         yield Static("", id="empty")
