@@ -88,3 +88,24 @@ async def test_a_changed_row_is_built_again_and_the_others_are_not():
         await pilot.pause()
         assert app.built["row-4"] == 2
         assert table.render_line(5).text.startswith(" row-4      ")
+
+
+async def test_the_first_paint_fits_a_long_name_far_down_a_long_list(sb, isolated_home):
+    """The widths measured before the first paint include a sample spread over the whole list, so a name
+    longer than any near the top, 1 400 rows down, has its room from the first frame."""
+    from datetime import timedelta
+
+    from tui_support import make_app, settle
+
+    from capit_tui.core.model import CappedKey
+
+    app = make_app(sb, isolated_home)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        at = app.now()
+        keys = [CappedKey("openrouter", f"id{i:05d}", "a-long-name-for-one-key" if i == 1400 else f"k{i}",
+                          created_at=at - timedelta(minutes=i)) for i in range(1500)]
+        screen = app.screen
+        screen.on_spend(app.spend.apply(keys, {}, app.clock()))  # a listing arrives; no tick has run yet
+        assert screen.rows.order[1400] == "openrouter\x1fid01400"
+        assert screen.columns_fit.width("name") == len("a-long-name-for-one-key")

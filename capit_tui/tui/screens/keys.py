@@ -36,8 +36,8 @@ from capit_tui.tui.widgets.modebar import ModeBar
 
 __all__ = ["KeysScreen", "agents_cell", "ident"]
 
-MEASURE_AT_ONCE = 1_000  # keys whose widths are measured before the first paint; the rest a chunk a tick
-MEASURE_CHUNK = 1_000  # ~10 ms (KeysScreen.widths) on a slow machine
+MEASURE_AT_ONCE = 200  # keys whose widths are measured before the first paint: a screenful, and more
+MEASURE_CHUNK = 500  # the rest, a chunk a tick: ~10 ms (KeysScreen.widths) on a slow, loaded machine
 COLUMN_IDS = tuple(c.id for c in COLUMNS)
 
 
@@ -118,9 +118,10 @@ class KeysScreen(TableNav, Screen):
                 needs[column] = widest
 
     def queue_measure(self, rows: list[str], *, now: int = MEASURE_AT_ONCE) -> None:
-        """Measure the first `now` of these rows at once, the rest a chunk per tick (columns may widen);
+        """Measure the first `now` of these rows at once, and as many spread over the rest (so the columns
+        are most likely right from the first paint); the rest a chunk per tick (columns may widen);
         meanwhile the filter's lowercase strings are made, a chunk per tick too."""
-        self.measure_keys(rows[:now])
+        self.measure_keys(rows[:now] + rows[now::max(1, (len(rows) - now) // now)])
         self._unmeasured.extend(rows[now:])
         if self._measuring is None:
             self._measuring = self.set_interval(0.01, self._measure_more)
