@@ -109,3 +109,33 @@ async def test_the_first_paint_fits_a_long_name_far_down_a_long_list(sb, isolate
         screen.on_spend(app.spend.apply(keys, {}, app.clock()))  # a listing arrives; no tick has run yet
         assert screen.rows.order[1400] == "openrouter\x1fid01400"
         assert screen.columns_fit.width("name") == len("a-long-name-for-one-key")
+
+
+async def test_the_filter_is_ready_long_before_every_width_is_measured(sb, isolated_home):
+    """After a long listing, each tick makes the filter's lowercase strings (10 000 at a time) beside a
+    chunk of widths, so the first keystroke does not have to make them all while the widths go on."""
+    import asyncio
+    from datetime import timedelta
+
+    from tui_support import make_app, settle
+
+    from capit_tui.core.model import CappedKey
+
+    app = make_app(sb, isolated_home)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        at = app.now()
+        keys = [CappedKey("openrouter", f"id{i:05d}", f"k{i}", created_at=at - timedelta(minutes=i))
+                for i in range(10_000)]
+        screen = app.screen
+        screen.on_spend(app.spend.apply(keys, {}, app.clock()))
+        assert screen._unmeasured and screen.rows._hay_made is None
+        for _ in range(400):
+            if screen.rows._hay_made is not None:
+                break
+            await asyncio.sleep(0.005)
+        assert screen.rows._hay_made is not None and len(screen.rows._hay_made) == 10_000
+        assert len(screen._unmeasured) > 5_000  # widths: 500 a tick, still under way
+        await pilot.press("slash", "k", "9", "9", "9", "9")
+        await pilot.pause()
+        assert [screen.rows.keys[r].name for r in screen.table.rows] == ["k9999"]
