@@ -1,12 +1,12 @@
-"""Live spend bookkeeping for the TUI, without Textual: the latest keys, the spend seen this session
-per key (for sparklines), and which keys just crossed 80% or 100% of their cap (for toasts).
+"""Live spend bookkeeping for the TUI, without Textual: the latest keys, which keys a refresh added,
+changed or removed, and which just crossed 80% or 100% of their cap (for toasts). The spend over time
+(the key detail's sparkline, the burn rate) is core.history's, recorded on disk.
 
 The threshold rule itself (which keys count, which thresholds a key has reached) is `watched()` and
 `reached()` here; `core.watch` (the `watch` command's alerts) applies the same two."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +15,13 @@ from decimal import Decimal
 from capit_tui.core.model import CappedKey
 
 THRESHOLDS = (Decimal(80), Decimal(100))
-HISTORY = 60  # refreshes kept per key
+
+
+def same(old: CappedKey, new: CappedKey) -> bool:
+    """`old == new`, quicker for the common case of a refresh, where most keys are equal: the same object,
+    or every attribute equal (one dictionary comparison in C, half the dataclass's own `==`) is the same
+    key; only otherwise (a change, or only the uncompared `extra` differs) does `==` itself decide."""
+    return old is new or old.__dict__ == new.__dict__ or old == new
 
 
 def watched(key: CappedKey, now: datetime | None = None) -> bool:
@@ -48,31 +54,34 @@ class Update:
 @dataclass
 class SpendWatch:
     keys: dict[tuple[str, str], CappedKey] = field(default_factory=dict)
-    history: dict[tuple[str, str], deque[Decimal]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     last_refresh: datetime | None = None
     refreshes: int = 0
 
     def apply(self, keys: list[CappedKey], errors: dict[str, str], when: datetime,
               platforms_ok: set[str] | None = None) -> Update:
-        """Merge a fresh listing. Keys of a platform that failed this time are kept as they were."""
+        """Merge a fresh listing. Keys of a platform that failed this time are kept as they were.
+        One dictionary look-up and one comparison per key; only the changed keys are looked at further."""
         failed = set(errors)
         new = {(k.platform, k.id): k for k in keys}
+        old_keys = self.keys
         added, changed, crossings = [], [], []
+        get = old_keys.get
         for ident, k in new.items():
-            old = self.keys.get(ident)
+            old = get(ident)
             if old is None:
                 added.append(ident)
-            elif old != k:
+            elif not same(old, k):
                 changed.append(ident)
                 crossings.extend(self._crossed(old, k, when))
-            hist = self.history.setdefault(ident, deque(maxlen=HISTORY))
-            hist.append(k.spent)
-        removed = [ident for ident in self.keys if ident not in new and ident[0] not in failed]
-        for ident in removed:
-            self.history.pop(ident, None)
-        merged = {ident: k for ident, k in self.keys.items() if ident[0] in failed}
-        merged.update(new)
+        if failed:
+            removed = [ident for ident in old_keys if ident not in new and ident[0] not in failed]
+            merged = {ident: k for ident, k in old_keys.items() if ident[0] in failed}
+            merged.update(new)
+        else:
+            removed = [ident for ident in old_keys if ident not in new] if len(new) != len(old_keys) or added \
+                else []
+            merged = new
         self.keys = merged
         self.errors = dict(errors)
         self.last_refresh = when
@@ -88,7 +97,6 @@ class SpendWatch:
 
     def forget(self, ident: tuple[str, str]) -> None:
         self.keys.pop(ident, None)
-        self.history.pop(ident, None)
 
     def put(self, key: CappedKey) -> None:
         """A key changed by an action of ours (re-cap, disable): show it before the next refresh."""

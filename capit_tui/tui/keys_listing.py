@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 from capit_tui.core.keys import sort_key
@@ -41,8 +42,7 @@ class KeyRows:
     def load(self, keys: Iterable[CappedKey]) -> None:
         """Every key anew, sorted (a listing arrives sorted already: then this is one pass)."""
         pairs = [(sort_key(k), k) for k in keys]
-        if any(pairs[i][0] > pairs[i + 1][0] for i in range(len(pairs) - 1)):
-            pairs.sort(key=lambda p: p[0])
+        pairs.sort(key=itemgetter(0))  # in C, and one pass when the listing is sorted already (it mostly is)
         self._sorts = [s for s, _ in pairs]
         self.order = [ident(k) for _, k in pairs]
         self.keys = dict(zip(self.order, (k for _, k in pairs), strict=True))

@@ -28,8 +28,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
-PAD = 1  # one blank cell each side of every column, as DataTable
-CACHED_ROWS = 512  # rows whose cells and strip are kept: a few screens' worth
+from capit_tui.tui.table_lines import PAD, row_line
+
+CACHED_ROWS = 512  # rows whose cells are kept: a few screens' worth
+CACHED_LINES = 4096  # rows kept drawn (unstyled, then styled): a filter keystroke that brings back rows
+# seen before (a shorter filter, a longer one, zebra stripes swapped) draws them from here
 
 Cells = dict[str, Text]
 
@@ -117,7 +120,8 @@ class KeyTable(ScrollView, can_focus=True):
         self._index: dict[str, int] | None = None  # row key -> index, built when first asked
         self._cells_of: Callable[[str], Cells] = lambda key: {}
         self._cells: LRUCache[str, Cells] = LRUCache(CACHED_ROWS)
-        self._strips: LRUCache[str, tuple[tuple[int, bool, int, int], Strip]] = LRUCache(CACHED_ROWS)
+        self._lines: LRUCache[str, tuple[list[Segment], int]] = LRUCache(CACHED_LINES)
+        self._strips: LRUCache[str, dict[tuple[int, bool, int, int], Strip]] = LRUCache(CACHED_LINES)
         self._header: Strip | None = None
         self._header_width = 0
         self._base: Style | None = None
@@ -163,12 +167,14 @@ class KeyTable(ScrollView, can_focus=True):
         """Forget the built cells (of `keys`, or of every row) so they are asked for again."""
         if keys is None:
             self._cells.clear()
+            self._lines.clear()
             self._strips.clear()
             self._header = None
             self.refresh()
             return
         for key in keys:
             self._cells.discard(key)
+            self._lines.discard(key)
             self._strips.discard(key)
         # Only the lines on screen need drawing again; the rest are built when scrolled to.
         top = self.scroll_offset.y
@@ -343,10 +349,16 @@ class KeyTable(ScrollView, can_focus=True):
         cursor = index == self._cursor and self.show_cursor
         stripe = index % 2 if self.zebra_stripes else -1
         state = (stripe, cursor, self._styles_seen, self.size.width)
-        hit = self._strips.get(key)
-        if hit is not None and hit[0] == state:
-            return hit[1]
-        line = self._line(self._row_cells(key))
+        drawn = self._strips.get(key)
+        if drawn is not None:
+            hit = drawn.get(state)
+            if hit is not None:
+                return hit
+            if len(drawn) > 3:  # states of older styles or widths
+                drawn.clear()
+        else:
+            drawn = self._strips[key] = {}
+        line, length = self._row_line(key)
         if stripe == 0:
             row_style = self.get_component_rich_style("keytable--even-row")
         elif stripe == 1:
@@ -360,32 +372,19 @@ class KeyTable(ScrollView, can_focus=True):
             segments = Segment.apply_style(line, row_style, Style(color=mark.color, bgcolor=mark.bgcolor))
         else:
             segments = Segment.apply_style(line, row_style)
-        strip = Strip(segments).adjust_cell_length(self._full_width(), row_style)
-        self._strips[key] = (state, strip)
+        strip = Strip(segments, length).adjust_cell_length(self._full_width(), row_style)
+        drawn[state] = strip
         return strip
 
     def _line(self, cells: Cells) -> list[Segment]:
         """One row as segments: every cell padded, aligned by its `justify` and cut to its column."""
-        out: list[Segment] = []
-        append = out.append
-        console = self.app.console
-        for column, _, width in self._columns:
-            cell = cells.get(column) or Text()
-            room = width - cell.cell_len
-            if room < 0:
-                cell = cell.copy()
-                cell.truncate(width, overflow="crop")
-                room = 0
-            left = room if cell.justify == "right" else room // 2 if cell.justify == "center" else 0
-            append(Segment(" " * (PAD + left)))
-            if cell.spans:
-                out.extend(cell.render(console))
-            elif cell.plain:  # one style for the whole cell (most cells): no need for Text.render
-                style = cell.style
-                append(Segment(cell.plain, style if isinstance(style, Style) else console.get_style(style)
-                               if style else None))
-            append(Segment(" " * (room - left + PAD)))
-        return out
+        return row_line(cells, self._columns, self.app.console)[0]
+
+    def _row_line(self, key: str) -> tuple[list[Segment], int]:
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = row_line(self._row_cells(key), self._columns, self.app.console)
+        return line
 
     def _row_cells(self, key: str) -> Cells:
         cells = self._cells.get(key)
