@@ -1,5 +1,5 @@
 """capit-tui's command line: `main()` parses, dispatches to one module per verb group (issue, keys,
-platforms, agents, backups, watch, panic) and maps failures to exit statuses. Headless verbs never import Textual.
+platforms, agents, backups, watch, panic, team) and maps failures to exit statuses. Headless verbs never import Textual.
 
 Exit status: 0 success, 1 a failure the message explains (any CapitError), 2 a usage error
 (UsageError), 3 `watch --once` found a key at or past a threshold, 130 interrupted.
@@ -241,6 +241,10 @@ def _handler(verb: str, action: str) -> Callable[[argparse.Namespace], int]:
         from capit_tui.cli.panic import cmd_panic
 
         return cmd_panic
+    if verb == "team":
+        from capit_tui.cli import team
+
+        return {"plan": team.cmd_plan, "apply": team.cmd_apply, "status": team.cmd_status}[action]
     if verb == "watch":
         from capit_tui.cli.watch import cmd_watch
 

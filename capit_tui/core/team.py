@@ -341,3 +341,51 @@ def _cap_words(limit: Decimal | None, reset: str | None) -> str:
 
 def cap_words(limit: Decimal | None, reset: str | None) -> str:
     return _cap_words(limit, reset)
+
+
+# ---------------------------------------------------------------- status
+
+
+@dataclass
+class StatusRow:
+    member: str
+    key: CappedKey | None
+    tier: str | None  # the tier in the file (a removed member: the one recorded)
+    tier_now: str | None  # the team tier its key holds on the platform
+    in_file: bool
+    action: str  # what `apply` would do
+    drift: list[str]
+
+    @property
+    def spent(self) -> Decimal | None:
+        return self.key.spent if self.key is not None else None
+
+    @property
+    def cap(self) -> Decimal | None:
+        return self.key.limit if self.key is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        from capit_tui.core.money import percent
+
+        k = self.key
+        return {"member": self.member, "in_file": self.in_file, "tier": self.tier, "tier_now": self.tier_now,
+                "key": None if k is None else {"id": k.id, "name": k.name, "disabled": k.disabled},
+                "spend": None if k is None else str(k.spent), "cap": None if k is None or k.limit is None
+                else str(k.limit), "reset": None if k is None else k.limit_reset,
+                "percent": None if k is None else _num(percent(k.spent, k.limit)),
+                "pending": self.action, "drift": self.drift}
+
+
+def status(team: Team, facts: Facts, record: RecordData) -> list[StatusRow]:
+    """Each member (and each removed member still recorded): the key, tier, spend and cap, what apply would do,
+    and the drift. Tiers a platform cannot enforce are ignored here (status only reads)."""
+    the_plan = plan(team, facts, record, ignore_tiers=not facts.tiers_supported)
+    rows = []
+    for m in the_plan.members:
+        tier = m.want.tier if m.want is not None else (m.recorded.tier if m.recorded else None)
+        rows.append(StatusRow(m.member, m.key, tier, m.tier_now, m.want is not None, m.action, list(m.drift)))
+    return rows
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)

@@ -332,14 +332,16 @@ async def resume(entry: Entry, open_platform: Callable[[str], Any], journal: Jou
     delivered = {k.id for k in entry.keys if k.id and k not in lost}
     out = Undone()
     if lost:
-        p = open_platform(entry.platform)
-        try:
-            await revoke_keys(p, lost, (known_ids - {k.id for k in lost if k.id}) | delivered, out)
-        finally:
-            await p.aclose()
         record = TeamRecord(team)
         data = record.load()
         gone = {k.id for k in lost if k.id}
+        # A key the record holds (made by a later apply, its secret handed over) is never taken for a lost one.
+        keep = (known_ids | delivered | {r.key_id for r in data.members.values()}) - gone
+        p = open_platform(entry.platform)
+        try:
+            await revoke_keys(p, lost, keep, out)
+        finally:
+            await p.aclose()
         data.members = {m: r for m, r in data.members.items() if r.key_id not in gone}
         record.save(data)
     if out.complete:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from capit_tui.core.model import RESETS
+from capit_tui.core.text import has_control
 from capit_tui.errors import CapitError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")  # a member's name is also a file name: DIR/<name>.key
@@ -151,10 +152,10 @@ def parse(text: str, path: Path | str = "team.toml") -> Team:
         raise fail(lines.of(("team",), "name"), "the team needs a name of letters, digits, '.', '_' or '-' "
                    "(it starts every key's name), such as name = \"platform\".")
     platform = head.get("platform")
-    if not isinstance(platform, str) or not platform.strip():
+    if not isinstance(platform, str) or not NAME.fullmatch(platform.strip()):
         raise fail(lines.of(("team",), "platform"), "the team needs a platform, such as platform = \"openrouter\".")
     workspace = head.get("workspace")
-    if workspace is not None and (not isinstance(workspace, str) or not workspace.strip()):
+    if workspace is not None and (not isinstance(workspace, str) or not workspace.strip() or has_control(workspace)):
         raise fail(lines.of(("team",), "workspace"), "workspace must be the name of a workspace, in quotes.")
     team = Team(name, platform.strip().lower(), path, workspace, lines.of(("team",), "workspace"))
 
@@ -167,7 +168,8 @@ def parse(text: str, path: Path | str = "team.toml") -> Team:
             raise fail(lines.of(("tiers", tname)), f"the tier name '{tname[:40]}' must be letters, digits, '.', "
                        "'_' or '-'.")
         models = body.get("models") if isinstance(body, dict) else None
-        if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models):
+        if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() and not has_control(m)
+                                                   and len(m) <= 200 for m in models):
             raise fail(line or lines.of(("tiers", tname)), f"the tier '{tname}' needs models = [...], a list of "
                        "model slugs such as \"openai/gpt-5-mini\".")
         if not models:

@@ -312,3 +312,55 @@ def test_the_record_is_private(sb, tmp_path):
     folder = TeamRecord("platform").path.parent
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert os.path.basename(TeamRecord("platform").path) == "platform.json"
+
+
+def test_the_next_start_never_revokes_a_key_the_record_holds(sb, tmp_path, monkeypatch):
+    """An interrupted apply's create that got no answer is looked for by name; a key of that name made by a later
+    apply and handed over (in the record) is not it, and stays."""
+    from datetime import datetime, timedelta, timezone
+
+    from capit_tui.core.journal import Journal, KeyNote, iso
+    from capit_tui.core.recovery import recover
+
+    journal = Journal()
+    entry = journal.new("team", "openrouter", by="platform")
+    entry.keys = [KeyNote("platform-bob", "bob", asked_at=iso(datetime.now(timezone.utc) - timedelta(minutes=1)))]
+    journal.save(entry)  # left by a killed apply whose create of bob's key got no answer
+    done = run_apply(sb, write(tmp_path, TEAM), tmp_path / "s")  # a later apply (run before the repair here)
+    assert done.complete and len(sb.keys) == 3
+    monkeypatch.setenv("CAPIT_OPENROUTER_BASE_URL", sb.base_url)
+    monkeypatch.setenv("CAPIT_OPENROUTER_MANAGEMENT_KEY", sb.management_key)
+    said = asyncio.run(recover())
+    assert said == ["The apply of the team platform did not finish. Run `capit-tui team apply` on its file again to "
+                    "finish it."]
+    assert sorted(k["name"] for k in sb.keys.values()) == ["platform-alice", "platform-bob", "platform-carol"]
+    assert journal.pending() == []
+
+
+def test_every_guardrail_call_matches_the_vendored_contract(sb, tmp_path):
+    """Create, list, list assignments, assign (apply), then set models, unassign and delete (a tier's models
+    changed, a member out of every tier, a tier gone): each request and reply checked against the subset."""
+    transport = ContractTransport()
+    assert run_apply(sb, write(tmp_path, TEAM), tmp_path / "s", transport).complete
+    changed = (TEAM.replace('"openai/gpt-5-mini", "anthropic/claude-haiku-4.5"', '"openai/gpt-5-mini"')
+               .replace('tier = "senior"\n', "").replace('[tiers.senior]\nmodels = ["anthropic/claude-sonnet-4.5", '
+                                                         '"openai/gpt-5.1-codex"]\n', "")
+               .replace('default = { cap = "25.00", reset = "weekly", tier = "standard", expires = "90d" }',
+                        'default = { cap = "25.00", reset = "weekly", expires = "90d" }')
+               .replace('name = "bob"\n', 'name = "bob"\ntier = "standard"\n')
+               .replace('reset = "monthly"\n', 'reset = "monthly"\ntier = "standard"\n'))
+    p = run_plan(sb, write(tmp_path, changed))
+    assert [(t.tier, t.action) for t in p.tiers] == [("standard", "update"), ("senior", "delete")]
+    assert actions(p) == {"alice": "re-tier", "bob": "nothing", "carol": "nothing"}
+    done = run_apply(sb, write(tmp_path, changed), None, transport)
+    assert done.complete, done.failed
+    assert done.done == {"update tier": 1, "re-tier": 1, "delete tier": 1}
+    sent = {(m, "/".join("{id}" if len(part) == 36 else part for part in path.split("/")))
+            for m, path in transport.sent}
+    assert {("GET", "/api/v1/guardrails"), ("POST", "/api/v1/guardrails"), ("PATCH", "/api/v1/guardrails/{id}"),
+            ("DELETE", "/api/v1/guardrails/{id}"), ("GET", "/api/v1/guardrails/{id}/assignments/keys"),
+            ("POST", "/api/v1/guardrails/{id}/assignments/keys"),
+            ("POST", "/api/v1/guardrails/{id}/assignments/keys/remove"), ("GET", "/api/v1/workspaces")} <= sent
+    assert not run_plan(sb, write(tmp_path, changed)).changes
+    alice = (tmp_path / "s" / "alice.key").read_text().strip()
+    assert chat(sb, alice, "some/model").status_code == 200  # out of every tier: any model
