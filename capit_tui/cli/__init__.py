@@ -102,10 +102,11 @@ def _dispatch_now(args: list[str], demo: bool) -> int:
         from capit_tui.core.leftovers import prune_leftovers
 
         prune_leftovers()  # a crash's stale temp files and half backups (inside the demo's folders under --demo)
+    team = _team_option(args)
     if not args:
         from capit_tui.tui.app import run_app
 
-        return run_app(demo=demo)  # the app repairs an interrupted run itself, at start-up
+        return run_app(demo=demo, team=team)  # the app repairs an interrupted run itself, at start-up
     if args[0] in ("-h", "--help"):
         print(main_parser().format_help())
         print("Issue a key:  capit-tui PLATFORM CAP [--reset daily|weekly|monthly|never] [--name N] [--json]")
@@ -120,6 +121,26 @@ def _dispatch_now(args: list[str], demo: bool) -> int:
         exc.add_note("the command had already done its work (see above).")
         raise exc
     return code
+
+
+def _team_option(args: list[str]) -> Any:
+    """`capit-tui --team FILE` (or --team=FILE): the app with that team file on its Team screen (5). The file is
+    read first, so a mistake in it is said here, with its line, before the app opens. Taken out of `args`."""
+    if not args or not args[0].startswith("--team"):
+        return None
+    if args[0] == "--team" and len(args) == 2:
+        given = args[1]
+    elif args[0].startswith("--team=") and len(args) == 1:
+        given = args[0].partition("=")[2]
+    else:
+        raise UsageError("--team takes one team file and opens the app: capit-tui --team team.toml")
+    from pathlib import Path
+
+    from capit_tui.core import team_file
+
+    team_file.load(Path(given))
+    args.clear()
+    return Path(given)
 
 
 def _repair() -> None:

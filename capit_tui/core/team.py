@@ -130,19 +130,22 @@ class Facts:
     requests: int = 0
 
 
-async def gather(team: Team, p: Any) -> Facts:
-    """What the platform holds now for this team, over an open adapter."""
+async def gather(team: Team, p: Any, keys: list[CappedKey] | None = None) -> Facts:
+    """What the platform holds now for this team, over an open adapter (`keys`: its keys, listed already)."""
     import asyncio
 
     from capit_tui.platforms import openrouter_guardrails as gr
 
     sent = p.requests_sent
+
+    async def listed() -> list[CappedKey]:
+        return list(keys) if keys is not None else await p.list_keys()
+
     if p.kind != "openrouter":
-        keys = await p.list_keys()
-        return Facts(keys, tiers_supported=False, reset_periods=type(p).reset_periods,
+        return Facts(await listed(), tiers_supported=False, reset_periods=type(p).reset_periods,
                      requests=p.requests_sent - sent)
-    keys, workspaces = await asyncio.gather(p.list_keys(), gr.workspace_names(p))
-    facts = Facts(keys, workspaces=workspaces, reset_periods=type(p).reset_periods)
+    got, workspaces = await asyncio.gather(listed(), gr.workspace_names(p))
+    facts = Facts(got, workspaces=workspaces, reset_periods=type(p).reset_periods)
     ws = workspaces.get(team.workspace) if team.workspace else None
     try:
         facts.guardrails = await gr.list_guardrails(p, ws)

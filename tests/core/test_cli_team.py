@@ -223,3 +223,36 @@ def test_an_apply_killed_half_way_is_finished_by_the_next_run(sb, tmp_path, isol
         assert by_label[f"platform-m{i:02d}"].endswith(secret[-3:])
     final = cli(env, "team", "apply", f, "--yes")
     assert final.stdout.endswith("Nothing to change: the platform matches the file.\n")
+
+
+def test_the_app_option_reads_the_team_file_first(sb, tmp_path):
+    f = team_file(tmp_path, TEAM.replace('cap = "60.00"', 'cap = "-1"'))
+    p = cli(env_for(sb), "--team", f)
+    assert p.returncode == 1
+    assert p.stderr.startswith("capit-tui: team.toml line 14: the cap of the member 'alice' does not parse: the cap "
+                               "'-1' is negative")
+    u = cli(env_for(sb), "--team", f, "extra")
+    assert u.returncode == 2 and "--team takes one team file" in u.stderr
+
+
+def test_settings_name_the_team_file_beside_them(tmp_path):
+    from capit_tui.core.settings import SettingsError, parse
+
+    s = parse('[team]\nfile = "teams/platform.toml"\n', tmp_path / "settings.toml")
+    assert s.team_file == tmp_path / "teams" / "platform.toml"
+    with pytest.raises(SettingsError) as caught:
+        parse("[team]\nfile = 3\n", tmp_path / "settings.toml")
+    assert "line 2" in str(caught.value) and "[team] file must be the path of a team file" in str(caught.value)
+
+
+def test_the_demo_has_a_sample_team_applied_with_one_key_drifted():
+    from capit_tui.core.demo import demo_environment, demo_team_file
+    from capit_tui.core.team import TeamRecord
+
+    with demo_environment(seed_keys=0, traffic=False):
+        path = demo_team_file()
+        assert path is not None and path.name == "team.toml"
+        assert sorted(TeamRecord("platform").load().members) == ["alice", "bob", "carol", "dave", "erin"]
+        from capit_tui.cli import main
+
+        assert main(["team", "plan", str(path)]) == 0
