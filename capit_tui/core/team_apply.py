@@ -21,6 +21,7 @@ never logged, recorded or put in the journal."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,8 @@ class Applied:
     def add(self, action: str) -> None:
         self.done[action] = self.done.get(action, 0) + 1
 
+
+FLUSH_EVERY = 0.25  # seconds
 
 HandOver = Callable[[list[tuple[str, str, str]]], None]
 """hand_over([(member, key name, secret)]): show each new secret once (the CLI's table)."""
@@ -185,16 +188,22 @@ class _Run:
         if not todo:
             return
         entry = self.journal.new("team", self.p.name, by=self.team.name)
-        notes = {m.member: KeyNote(self.team.key_name(m.member), m.member, manual=self.secrets_dir is None)
-                 for m in todo}
+        asked = iso()  # before any create is sent: a lost reply's key is looked for from here
+        notes = {m.member: KeyNote(self.team.key_name(m.member), m.member, asked_at=asked,
+                                   manual=self.secrets_dir is None) for m in todo}
         entry.keys = list(notes.values())
         self.journal.save(entry)
         shown: list[tuple[str, str, str]] = []
 
+        def save_both() -> None:
+            self.journal.save(entry)
+            self.record.save(self.data)
+
+        flush = _Flush(save_both)
+
         async def one(m: Any) -> None:
             want = m.want
             note = notes[m.member]
-            note.asked_at = iso()
             kwargs: dict[str, Any] = {}
             if want.expires:
                 kwargs["expires_at"] = parse_expiry(want.expires)
@@ -206,24 +215,23 @@ class _Run:
                 self.fail(m.member, "create", exc)
                 return
             note.id, note.masked = issued.key.id, mask(issued.secret)
-            self.journal.save(entry)
             where = "shown below"
             if self.secrets_dir is not None:
-                path = write_secret(self.secrets_dir, m.member, issued.secret)
-                note.files = [str(path)]
-                self.journal.save(entry)
+                path = await asyncio.to_thread(write_secret, self.secrets_dir, m.member, issued.secret)
+                note.files = [str(path)]  # delivered: from the next flush on, the next start leaves it alone
                 where = str(path)
             else:
                 shown.append((m.member, note.name, issued.secret))
             self.key_ids[m.member] = issued.key.id
             self.data.members[m.member] = Recorded(issued.key.id, note.name, _s(want.cap), want.reset, None, ACTIVE)
-            self.record.save(self.data)
             self.out.created.append((m.member, note.masked, where))
             self.out.add("create")
+            flush.soon()
 
         try:
             await window(todo, one, self.size)
         finally:
+            flush.now()
             if shown and self.hand_over is not None:
                 self.hand_over(sorted(shown))
                 entry.shown = True
@@ -314,6 +322,28 @@ class _Run:
         self.out.add(m.actions[0])
 
 
+class _Flush:
+    """The journal entry and the record saved together, at most every FLUSH_EVERY seconds while keys are being
+    made (each save is a whole, fsynced file; one per key made 200 keys take seconds). A key made but not yet
+    flushed counts as not handed over: an interruption then revokes it and the next apply makes it again."""
+
+    def __init__(self, save: Callable[[], object]):
+        self.save = save
+        self.last = time.monotonic()
+        self.dirty = False
+
+    def soon(self) -> None:
+        self.dirty = True
+        if time.monotonic() - self.last >= FLUSH_EVERY:
+            self.now()
+
+    def now(self) -> None:
+        if self.dirty:
+            self.save()
+            self.dirty = False
+            self.last = time.monotonic()
+
+
 def _s(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -348,7 +378,7 @@ async def resume(entry: Entry, open_platform: Callable[[str], Any], journal: Jou
         journal.finish(entry)
     else:
         entry.keys = [k for k in entry.keys if k.name in out.left]
-        journal.save(entry)
+        journal.save(entry)  # only what is left to look for
     said = f"The apply of the team {team} did not finish"
     if out.revoked:
         said += (f"; {plural(len(out.revoked), 'new key')} whose secret never reached anyone "
@@ -356,5 +386,8 @@ async def resume(entry: Entry, open_platform: Callable[[str], Any], journal: Jou
     if out.failed:
         said += (f"; {plural(len(out.failed), 'key')} could not be revoked yet ({out.why.rstrip('.')}), "
                  "capit-tui will try again at the next start")
+    if out.unsure:
+        said += (f"; {plural(len(out.unsure), 'create')} got no answer before it stopped, so capit-tui looks again "
+                 "at the next start for a key that landed late (a key a later apply recorded is never taken for it)")
     return out.complete, said + ". Run `capit-tui team apply` on its file again to finish it."
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -212,8 +213,11 @@ def test_an_apply_killed_half_way_is_finished_by_the_next_run(sb, tmp_path, isol
     again = cli(env, "team", "apply", f, "--yes", "--secrets-dir", str(folder))
     assert again.returncode == 0, again.stderr
     assert "The apply of the team platform did not finish;" in again.stderr
-    assert "1 new key whose secret never reached anyone was revoked" in again.stderr
-    assert Journal().pending() == []
+    # the fifth key for sure; the four whose files were written too unless a flush recorded them as handed over
+    revoked = re.search(r"; (\d+) new keys? whose secret never reached anyone (?:was|were) revoked", again.stderr)
+    assert revoked is not None and 1 <= int(revoked.group(1)) <= 5, again.stderr
+    # creates never answered (not sent before the kill) are looked for again at later starts, for a while
+    assert all(k.id is None and not k.files for e in Journal().pending() for k in e.keys)
     names = sorted(k["name"] for k in sb.keys.values())
     assert names == [f"platform-m{i:02d}" for i in range(12)]  # one key each: the unhanded ones were revoked
     # every file holds the live key of its member
@@ -221,8 +225,9 @@ def test_an_apply_killed_half_way_is_finished_by_the_next_run(sb, tmp_path, isol
     for i in range(12):
         secret = (folder / f"m{i:02d}.key").read_text().strip()
         assert by_label[f"platform-m{i:02d}"].endswith(secret[-3:])
-    final = cli(env, "team", "apply", f, "--yes")
+    final = cli(env, "team", "apply", f, "--yes")  # its start looks again: the recorded keys are left alone
     assert final.stdout.endswith("Nothing to change: the platform matches the file.\n")
+    assert sorted(k["name"] for k in sb.keys.values()) == names
 
 
 def test_the_app_option_reads_the_team_file_first(sb, tmp_path):
