@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if demo:
             from capit_tui.core.demo import demo_environment
 
-            with demo_environment():
+            with demo_environment(team=not args):  # the app's demo shows a sample team (5)
                 return _dispatch(args, demo=True)
         return _dispatch(args)
     except UsageError as exc:

@@ -31,7 +31,9 @@ UNMARKED_AFTER = 24 * 3600.0  # a demo folder with no owner record (an older cap
 
 
 @contextmanager
-def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path]:
+def demo_environment(seed_keys: int = 40, traffic: bool = True, team: bool = False) -> Iterator[Path]:
+    """`team`: the sample team is applied on the sandbox too (the app's demo: its Team screen); its file is
+    written beside the demo's folders either way."""
     from capit_tui.sandbox import Sandbox
 
     prune_stale_demos()
@@ -59,7 +61,9 @@ def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path
         cfg = PlatformConfig(DEMO_PLATFORM, "openrouter", sandbox.base_url, sandbox=True)
         save(Settings(platforms={DEMO_PLATFORM: cfg}), Path(os.environ["CAPIT_CONFIG_DIR"]) / "settings.toml")
         seed_agent_files(root / "home")
-        seed_team(root, sandbox, cfg)
+        (root / TEAM_FILE).write_text(SAMPLE_TEAM)
+        if team:
+            seed_team(root, sandbox, cfg)
         yield root
     finally:
         try:
@@ -113,7 +117,6 @@ def seed_team(root: Path, sandbox: Any, cfg: PlatformConfig) -> None:
     from capit_tui.core.team_apply import apply
 
     path = root / TEAM_FILE
-    path.write_text(SAMPLE_TEAM)
 
     async def go() -> None:
         team = team_file.load(path)

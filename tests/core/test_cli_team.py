@@ -254,7 +254,7 @@ def test_the_demo_has_a_sample_team_applied_with_one_key_drifted():
     from capit_tui.core.demo import demo_environment, demo_team_file
     from capit_tui.core.team import TeamRecord
 
-    with demo_environment(seed_keys=0, traffic=False):
+    with demo_environment(seed_keys=0, traffic=False, team=True):
         path = demo_team_file()
         assert path is not None and path.name == "team.toml"
         assert sorted(TeamRecord("platform").load().members) == ["alice", "bob", "carol", "dave", "erin"]
