@@ -261,3 +261,39 @@ def test_the_demo_has_a_sample_team_applied_with_one_key_drifted():
         from capit_tui.cli import main
 
         assert main(["team", "plan", str(path)]) == 0
+
+
+def test_without_a_folder_a_terminal_gets_one_table_of_the_new_secrets(sb, tmp_path):
+    import pty
+
+    env = env_for(sb)
+    f = team_file(tmp_path)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "capit_tui", "team", "apply", f, "--yes"], stdout=slave,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, timeout=120, text=True)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    text = shown.decode()
+    assert "SECRET (shown once)" in text
+    lines = [line for line in text.splitlines() if line.startswith(("alice", "bob"))]
+    assert [line.split()[:2] for line in lines] == [["alice", "platform-alice"], ["bob", "platform-bob"]]
+    secrets = [line.split()[2] for line in lines]
+    assert all(s.startswith("sk-or-v1-") and text.count(s) == 1 for s in secrets)
+    assert not any(s in proc.stderr for s in secrets)
+    from capit_tui.core.team import TeamRecord
+
+    assert not any(s in TeamRecord("platform").path.read_text() for s in secrets)
+    labels = {k["name"]: k["label"] for k in sb.keys.values()}
+    assert labels["platform-alice"].endswith(secrets[0][-3:])
