@@ -1,5 +1,5 @@
 """capit-tui's command line: `main()` parses, dispatches to one module per verb group (issue, keys,
-platforms, agents, backups, watch, panic) and maps failures to exit statuses. Headless verbs never import Textual.
+platforms, agents, backups, watch, panic, team) and maps failures to exit statuses. Headless verbs never import Textual.
 
 Exit status: 0 success, 1 a failure the message explains (any CapitError), 2 a usage error
 (UsageError), 3 `watch --once` found a key at or past a threshold, 130 interrupted.
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if demo:
             from capit_tui.core.demo import demo_environment
 
-            with demo_environment():
+            with demo_environment(team=not args):  # the app's demo shows a sample team (5)
                 return _dispatch(args, demo=True)
         return _dispatch(args)
     except UsageError as exc:
@@ -102,10 +102,11 @@ def _dispatch_now(args: list[str], demo: bool) -> int:
         from capit_tui.core.leftovers import prune_leftovers
 
         prune_leftovers()  # a crash's stale temp files and half backups (inside the demo's folders under --demo)
+    team = _team_option(args)
     if not args:
         from capit_tui.tui.app import run_app
 
-        return run_app(demo=demo)  # the app repairs an interrupted run itself, at start-up
+        return run_app(demo=demo, team=team)  # the app repairs an interrupted run itself, at start-up
     if args[0] in ("-h", "--help"):
         print(main_parser().format_help())
         print("Issue a key:  capit-tui PLATFORM CAP [--reset daily|weekly|monthly|never] [--name N] [--json]")
@@ -120,6 +121,26 @@ def _dispatch_now(args: list[str], demo: bool) -> int:
         exc.add_note("the command had already done its work (see above).")
         raise exc
     return code
+
+
+def _team_option(args: list[str]) -> Any:
+    """`capit-tui --team FILE` (or --team=FILE): the app with that team file on its Team screen (5). The file is
+    read first, so a mistake in it is said here, with its line, before the app opens. Taken out of `args`."""
+    if not args or not args[0].startswith("--team"):
+        return None
+    if args[0] == "--team" and len(args) == 2:
+        given = args[1]
+    elif args[0].startswith("--team=") and len(args) == 1:
+        given = args[0].partition("=")[2]
+    else:
+        raise UsageError("--team takes one team file and opens the app: capit-tui --team team.toml")
+    from pathlib import Path
+
+    from capit_tui.core import team_file
+
+    team_file.load(Path(given))
+    args.clear()
+    return Path(given)
 
 
 def _repair() -> None:
@@ -241,6 +262,10 @@ def _handler(verb: str, action: str) -> Callable[[argparse.Namespace], int]:
         from capit_tui.cli.panic import cmd_panic
 
         return cmd_panic
+    if verb == "team":
+        from capit_tui.cli import team
+
+        return {"plan": team.cmd_plan, "apply": team.cmd_apply, "status": team.cmd_status}[action]
     if verb == "watch":
         from capit_tui.cli.watch import cmd_watch
 

@@ -1,5 +1,5 @@
 """The command line's grammar: `capit-tui PLATFORM CAP [options]` to issue, and the verbs (keys,
-platforms, agents, backups, watch, report, panic, sandbox). A usage mistake raises UsageError (exit status 2)."""
+platforms, agents, backups, watch, report, panic, team, sandbox). A usage mistake raises UsageError (exit status 2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from capit_tui.errors import UsageError
 
-VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "watch", "report", "panic", "help")
+VERBS = ("keys", "platforms", "sandbox", "agents", "backups", "watch", "report", "panic", "team", "help")
 
 
 class Parser(argparse.ArgumentParser):
@@ -139,10 +139,31 @@ def main_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="spend per key, agent, platform or model over a period")
     rp.add_argument("--since", default="7d", help="7d, 30d, 2w (from that many days ago, midnight UTC) or a "
                     "UTC date YYYY-MM-DD (default 7d)")
-    rp.add_argument("--by", choices=("key", "agent", "platform", "model"), default="key")
+    rp.add_argument("--by", choices=("key", "agent", "platform", "model", "member"), default="key",
+                    help="member: the team member each key belongs to (from the team records of `team apply`)")
     rp.add_argument("--format", choices=("table", "csv", "json", "md"), default="table")
     rp.add_argument("--platform")
     rp.set_defaults(action="report")
+
+    tm = sub.add_parser("team", help="a team file (team.toml) made into capped keys and model tiers: plan, apply, "
+                        "status")
+    tsub = tm.add_subparsers(dest="action", required=True)
+    tp = tsub.add_parser("plan", help="what apply would change, per member, with the drift from the file")
+    tp.add_argument("file")
+    tp.add_argument("--disable-removed", action="store_true", help="plan to disable removed members' keys, not revoke")
+    tp.add_argument("--ignore-tiers", action="store_true", help="go on where the platform cannot limit models")
+    ta = tsub.add_parser("apply", help="do the plan (asks first); idempotent")
+    ta.add_argument("file")
+    ta.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    ta.add_argument("--secrets-dir", metavar="DIR", help="write each new key to DIR/<member>.key (0600; DIR new or "
+                    "empty, made 0700)")
+    ta.add_argument("--disable-removed", action="store_true",
+                    help="disable the keys of members removed from the file instead of revoking them")
+    ta.add_argument("--ignore-tiers", action="store_true",
+                    help="issue the keys even where the platform cannot limit their models")
+    ts = tsub.add_parser("status", help="members, keys, spend, cap, tier and drift")
+    ts.add_argument("file")
+    ts.add_argument("--json", action="store_true")
 
     sb = sub.add_parser("sandbox", help="the built-in OpenRouter-compatible sandbox")
     ssub = sb.add_subparsers(dest="action", required=True)

@@ -1,4 +1,4 @@
-"""`capit-tui report [--since 7d|30d|YYYY-MM-DD] [--by key|agent|platform|model] [--format table|csv|json|md]`:
+"""`capit-tui report [--since 7d|30d|YYYY-MM-DD] [--by key|agent|platform|model|member] [--format table|csv|json|md]`:
 core.report sums the spend; this module lays it out (an aligned table, CSV, JSON or Markdown) on stdout and
 names any platform it could not read on stderr."""
 
@@ -23,7 +23,7 @@ from capit_tui.core.text import clean_text, display_name, text_table, timestamp
 from capit_tui.errors import CapitError, UsageError
 
 FORMATS = ("table", "csv", "json", "md")
-HEADS = {"key": "KEY", "agent": "AGENT", "platform": "PLATFORM", "model": "MODEL"}
+HEADS = {"key": "KEY", "agent": "AGENT", "platform": "PLATFORM", "model": "MODEL", "member": "MEMBER"}
 
 
 def cmd_report(ns: argparse.Namespace) -> int:

@@ -31,7 +31,9 @@ UNMARKED_AFTER = 24 * 3600.0  # a demo folder with no owner record (an older cap
 
 
 @contextmanager
-def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path]:
+def demo_environment(seed_keys: int = 40, traffic: bool = True, team: bool = False) -> Iterator[Path]:
+    """`team`: the sample team is applied on the sandbox too (the app's demo: its Team screen); its file is
+    written beside the demo's folders either way."""
     from capit_tui.sandbox import Sandbox
 
     prune_stale_demos()
@@ -59,6 +61,9 @@ def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path
         cfg = PlatformConfig(DEMO_PLATFORM, "openrouter", sandbox.base_url, sandbox=True)
         save(Settings(platforms={DEMO_PLATFORM: cfg}), Path(os.environ["CAPIT_CONFIG_DIR"]) / "settings.toml")
         seed_agent_files(root / "home")
+        (root / TEAM_FILE).write_text(SAMPLE_TEAM)
+        if team:
+            seed_team(root, sandbox, cfg)
         yield root
     finally:
         try:
@@ -68,6 +73,85 @@ def demo_environment(seed_keys: int = 40, traffic: bool = True) -> Iterator[Path
             os.environ.update(saved)
             shutil.rmtree(root, ignore_errors=True)
             _restore_handlers(handlers)
+
+
+TEAM_FILE = "team.toml"
+SAMPLE_TEAM = """# A sample team (capit-tui --demo): `team plan|apply|status` and the Team screen (5) read it.
+[team]
+name = "platform"
+platform = "openrouter"
+default = { cap = "25.00", reset = "weekly", tier = "standard" }
+
+[tiers.standard]
+models = ["openai/gpt-5-mini", "anthropic/claude-haiku-4.5"]
+[tiers.senior]
+models = ["anthropic/claude-sonnet-4.5", "openai/gpt-5.1-codex"]
+
+[[members]]
+name = "alice"
+tier = "senior"
+cap = "60.00"
+[[members]]
+name = "bob"
+[[members]]
+name = "carol"
+reset = "monthly"
+[[members]]
+name = "dave"
+tier = "senior"
+cap = "40.00"
+[[members]]
+name = "erin"
+"""
+TEAM_SPEND = {"alice": "41.20", "bob": "3.75", "carol": "22.10", "dave": "9.40", "erin": "0"}
+
+
+def seed_team(root: Path, sandbox: Any, cfg: PlatformConfig) -> None:
+    """The demo's sample team: its file beside the demo's folders, applied on the sandbox (keys, tiers as
+    guardrails, the record), some spend on each key, and then erin's cap changed as if by hand (drift to see).
+    A failure here leaves the demo without its team, never without the demo."""
+    import asyncio
+
+    from capit_tui.core import team_file
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.team_apply import apply
+
+    path = root / TEAM_FILE
+
+    async def go() -> None:
+        team = team_file.load(path)
+        team.platform = DEMO_PLATFORM
+        async with Configured(cfg, "env", sandbox.management_key).open() as p:
+            await apply(team, p, secrets_dir=root / "team-secrets")
+            for key in await p.list_keys():
+                member = key.name.removeprefix("platform-")
+                if key.name.startswith("platform-") and member in TEAM_SPEND:
+                    if TEAM_SPEND[member] != "0":
+                        sandbox.spend(key.id, TEAM_SPEND[member])
+                    if member == "erin":
+                        from decimal import Decimal
+
+                        await p.update_key(key.id, limit=Decimal("15.00"))
+
+    outcome: list[BaseException] = []
+
+    def run() -> None:  # its own thread: the caller may be inside an event loop already
+        try:
+            asyncio.run(go())
+        except Exception as exc:  # noqa: BLE001 - the demo goes on without its team
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="demo-team")
+    worker.start()
+    worker.join()
+
+
+def demo_team_file() -> Path | None:
+    """The sample team's file, under --demo."""
+    if not in_demo() or not os.environ.get("CAPIT_CONFIG_DIR"):
+        return None
+    path = Path(os.environ["CAPIT_CONFIG_DIR"]).parent / TEAM_FILE
+    return path if path.is_file() else None
 
 
 def in_demo() -> bool:

@@ -22,6 +22,8 @@ new key); anything less is undone (files back, new key revoked) and the old key 
 A panic stop (`kind="panic"`, core/panic.py) is `issuing` while it disables keys: the keys themselves are in
 the record of stopped keys (core/stops.py, state `disabling`), so the entry only says a panic by `by` was
 under way; the next start finishes disabling what that record says was meant.
+A team apply (`kind="team"`, core/team_apply.py) is `issuing` while it creates its members' keys (`by`: the
+team); a key whose secret reached neither its file (`files`) nor the screen (`shown`) is revoked at the next start.
 core/recovery.py reads the entries left behind and finishes or undoes each.
 """
 
@@ -38,7 +40,7 @@ from typing import Any
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 
-KINDS = ("install", "issue", "restore", "rotate", "panic")
+KINDS = ("install", "issue", "restore", "rotate", "panic", "team")
 STATES = ("issuing", "writing", "written", "done")
 
 
@@ -94,6 +96,8 @@ class Entry:
         names = ", ".join(k.name for k in self.keys) or "a key"
         if self.kind == "panic":
             return f"the panic stop on {self.platform or 'every platform'}"
+        if self.kind == "team":
+            return f"the apply of the team {self.by}"
         if self.kind == "issue":
             return f"the issue of {names} on {self.platform}"
         if self.kind == "rotate":

@@ -10,6 +10,7 @@ killed process left behind. The rule is the same both times:
   entry's backup (a file changed by someone else since is left alone, and said so), and every key the
   entry issued is revoked on its platform, a key whose create reply was lost found by its name;
 - a restore is finished (ledger) when all its files were written, else undone the same way;
+- a team apply is finished by revoking each new key whose secret was never handed over (core/team_apply.py);
 - a panic stop is finished: the keys the record of stopped keys holds as `disabling` are disabled (core/panic.py);
 - the entry goes only when that is done. When a platform cannot be reached the entry stays, the files
   are put back all the same, and the sentence says the keys will be revoked at the next start.
@@ -89,6 +90,10 @@ async def settle(entry: Entry, *, journal: Journal, store: BackupStore, ledger: 
             from capit_tui.core.panic import resume
 
             return await resume(entry, open_platform, journal)
+        if entry.kind == "team":
+            from capit_tui.core.team_apply import resume as resume_team
+
+            return await resume_team(entry, open_platform, journal, known_ids)
         if entry.kind == "rotate":
             from capit_tui.core.rotate_settle import settle_rotation
 

@@ -30,9 +30,10 @@ from capit_tui.core.model import CappedKey
 ACTIVITY_DAYS = 30  # OpenRouter's /activity holds the last 30 completed UTC days
 MAX_ACTIVITY_KEYS = 500  # per platform: one request per key; past that, the rest come from the history
 PARALLEL = 4
-BY = ("key", "agent", "platform", "model")
+BY = ("key", "agent", "platform", "model", "member")
 NO_MODEL = "(no model breakdown)"
 NO_AGENT = "(no agent)"
+NO_MEMBER = "(no team member)"
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ def _from_history(ks: KeySpend, history: History, start: datetime, end: datetime
 def group(spends: list[KeySpend], by: str, ledger: Ledger | None = None) -> list[Row]:
     """Sum the keys' spend per key, agent (the ledger's holders, or who held it last), platform or model."""
     held = (ledger or Ledger()).holders_by_key() if by == "agent" else None
+    members = _team_members() if by == "member" else {}
     buckets: dict[tuple[str, str], list[tuple[KeySpend, Decimal, str | None]]] = {}
     for ks in spends:
         if by == "model":
@@ -216,6 +218,9 @@ def group(spends: list[KeySpend], by: str, ledger: Ledger | None = None) -> list
             name = (ks.name or ks.key_id[:12], ks.platform)
         elif by == "platform":
             name = (ks.platform, "")
+        elif by == "member":  # the team records of `team apply` (core/team.py)
+            team_member = members.get((ks.platform, ks.key_id))
+            name = (f"{team_member[1]} ({team_member[0]})" if team_member else NO_MEMBER, "")
         else:
             assert held is not None
             ident = (ks.platform, ks.key_id)
@@ -232,6 +237,12 @@ def group(spends: list[KeySpend], by: str, ledger: Ledger | None = None) -> list
                         len({(ks.platform, ks.key_id) for ks, _, _ in items}), max(froms) if froms else None))
     rows.sort(key=lambda r: (-r.spend, r.group, r.platform))
     return rows
+
+
+def _team_members() -> dict[tuple[str, str], tuple[str, str]]:
+    from capit_tui.core.team import all_records
+
+    return all_records()
 
 
 async def build(platforms: list[Any], period: Period, by: str, *, history: History | None = None,

@@ -25,6 +25,9 @@ period = "daily"           # daily, weekly or monthly; one pool per period
 amount = "20.00"
 match = "capit-*"          # which keys, by name (default every key)
 enforce = false            # true: `watch` disables the pooled keys at 100% and re-enables them at the reset
+
+[team]                     # the app's Team screen (5) shows this team file (`capit-tui --team FILE` overrides)
+file = "~/team.toml"
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class Settings:
     keymap: list[KeymapEntry] = field(default_factory=list)  # [keymap], as written
     keymap_problems: list[str] = field(default_factory=list)  # why [keymap] itself was ignored
     pools: list[Pool] = field(default_factory=list)  # [[pool]]: budgets pooled across keys
+    team_file: Path | None = None  # [team] file: the team the app's Team screen shows
 
     def known_platforms(self) -> dict[str, PlatformConfig]:
         """Presets, then the file's platforms, each with CAPIT_<NAME>_BASE_URL applied."""
@@ -203,6 +207,12 @@ def _from_doc(doc: dict[str, Any], path: Path) -> Settings:
             raise _Bad(("platforms", name), f"[platforms.{name}] must be a table.")
         s.platforms[name] = _platform_from(name, table)
     s.pools = _pools_from(doc.get("pool", []))
+    team = doc.get("team", {})
+    if not isinstance(team, dict) or not isinstance(team.get("file", ""), str):
+        raise _Bad(("team", "file"), "[team] file must be the path of a team file, such as file = \"~/team.toml\".")
+    if team.get("file"):
+        named = Path(team["file"]).expanduser()
+        s.team_file = named if named.is_absolute() else path.parent / named  # relative: beside settings.toml
     return s
 
 

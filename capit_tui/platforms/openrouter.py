@@ -237,13 +237,16 @@ class OpenRouterPlatform(Platform):
         return self._key(self._data(resp, "GET /keys/{hash}"))
 
     async def create_key(self, name: str, limit: Decimal | None, reset: str | None,
-                         expires_at: datetime | None = None) -> IssuedKey:
-        """A new key; `expires_at` (UTC) is set at creation only: OpenRouter cannot change it later."""
+                         expires_at: datetime | None = None, workspace_id: str | None = None) -> IssuedKey:
+        """A new key; `expires_at` (UTC) is set at creation only: OpenRouter cannot change it later.
+        `workspace_id` files it in that workspace (default: the default workspace)."""
         if not name or not name.strip():
             raise BadRequest("A key needs a name.", platform=self.name)
         body: dict[str, Any] = {"name": name, "limit": to_json_number(limit), "limit_reset": reset}
         if expires_at is not None:  # UTC with whole seconds: minute precision and other zones are refused
             body["expires_at"] = expires_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if workspace_id:
+            body["workspace_id"] = workspace_id
         started = datetime.now(timezone.utc)
         try:
             resp = await self._send("POST", "/keys", json_body=body)

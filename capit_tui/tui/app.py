@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -65,22 +66,29 @@ def _backups_screen() -> Screen:
     return BackupsScreen()
 
 
+def _team_screen() -> Screen:
+    from capit_tui.tui.screens.team import TeamScreen
+
+    return TeamScreen()
+
+
 # what the header says in --demo; short enough to be whole in an 80-column header
 DEMO_SUBTITLE = "DEMO on a sandbox: nothing of yours is touched"
-MODE_TITLES = {"keys": "Keys", "agents": "Agents", "platforms": "Platforms", "backups": "Backups"}
+MODE_TITLES = {"keys": "Keys", "agents": "Agents", "platforms": "Platforms", "backups": "Backups", "team": "Team"}
 
 
 class CapitApp(PanicActions, App[None]):
     TITLE = "capit-tui"
     CSS_PATH = "app.tcss"
     MODES = {"keys": _keys_screen, "agents": _agents_screen, "platforms": _platforms_screen,
-             "backups": _backups_screen}
+             "backups": _backups_screen, "team": _team_screen}
     DEFAULT_MODE = "keys"
     BINDINGS = [
         Binding("1", "switch_mode('keys')", "Keys", id="app.keys", show=False),
         Binding("2", "switch_mode('agents')", "Agents", id="app.agents", show=False),
         Binding("3", "switch_mode('platforms')", "Platforms", id="app.platforms", show=False),
         Binding("4", "switch_mode('backups')", "Backups", id="app.backups", show=False),
+        Binding("5", "switch_mode('team')", "Team", id="app.team", show=False),
         Binding("n", "new_key", "New", id="app.new_key"),
         Binding("r", "refresh", "Refresh", id="app.refresh"),
         Binding("exclamation_mark", "panic", "Panic", id="app.panic", show=False),  # the banner and ? say it
@@ -92,7 +100,7 @@ class CapitApp(PanicActions, App[None]):
                  demo: bool = False, clock: Callable[[], datetime] | None = None,
                  refresh_interval: float | None = None, auto_refresh: bool = True,
                  agent_env: Mapping[str, str] | None = None, store: BackupStore | None = None,
-                 ledger: Ledger | None = None, today: date | None = None):
+                 ledger: Ledger | None = None, today: date | None = None, team: Path | None = None):
         super().__init__()
         from capit_tui.core import settings as settings_mod
 
@@ -102,6 +110,7 @@ class CapitApp(PanicActions, App[None]):
 
             platforms = configured_platforms(self.settings)
         self.platforms: list[Configured] = platforms
+        self.team_path: Path | None = team or self.settings.team_file  # the Team screen's file (5)
         self.demo = demo
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.today = today  # a fixed date for key names in tests; None = today
@@ -411,9 +420,14 @@ class CapitApp(PanicActions, App[None]):
         return self.clock()
 
 
-def run_app(demo: bool = False) -> int:
-    """Start the full-screen app (called by the CLI; `demo_environment` is already in place for --demo)."""
-    app = CapitApp(demo=demo)
+def run_app(demo: bool = False, team: Path | None = None) -> int:
+    """Start the full-screen app (called by the CLI; `demo_environment` is already in place for --demo, and
+    its sample team file is the Team screen's unless `team` names another)."""
+    if team is None and demo:
+        from capit_tui.core.demo import demo_team_file
+
+        team = demo_team_file()
+    app = CapitApp(demo=demo, team=team)
     app.run()
     return 0
 

@@ -29,6 +29,7 @@ from capit_tui.tui.screens.backups import BackupsScreen
 from capit_tui.tui.screens.keys import KeysScreen
 from capit_tui.tui.screens.onboarding import OnboardingScreen
 from capit_tui.tui.screens.platforms import PlatformsScreen
+from capit_tui.tui.screens.team import TeamScreen
 
 if TYPE_CHECKING:
     from capit_tui.tui.app import CapitApp
@@ -38,6 +39,7 @@ GROUPS: list[tuple[str, list[type]]] = [
     ("Agents", [AgentsScreen, AgentDetailScreen]),
     ("Platforms", [PlatformsScreen, AddPlatformScreen]),
     ("Backups", [BackupsScreen, RestoreReviewScreen]),
+    ("Team", [TeamScreen]),
     ("New key: form, review, result", [NewKeyScreen, DiffReviewScreen, ResultScreen]),
     ("Dialogs", [ConfirmScreen, CapScreen, KeyDetailScreen, HelpScreen]),
     ("First run", [OnboardingScreen]),
@@ -51,7 +53,8 @@ FOLLOWS = {"new_key.no_new": "app.new_key", "result.no_new": "app.new_key", "onb
 
 WHAT = {
     "app.keys": "the Keys screen", "app.agents": "the Agents screen", "app.platforms": "the Platforms screen",
-    "app.backups": "the Backups screen", "app.new_key": "new capped key: a form, then the diff review",
+    "app.backups": "the Backups screen", "app.team": "the Team screen",
+    "app.new_key": "new capped key: a form, then the diff review",
     "app.refresh": "refresh spend now",
     "app.panic": "panic: stop every key (again: undo)", "app.help": "this help", "app.quit": "quit",
     "keys.revoke": "revoke the selected key (asks first)", "keys.cap": "change its cap",
@@ -65,6 +68,8 @@ WHAT = {
     "agent_detail.close": "close",
     "platforms.add": "add a platform", "platforms.test": "test its management key",
     "platforms.remove": "remove it", "platforms.refresh": "refresh balances", "add_platform.cancel": "cancel",
+    "team.revoke": "revoke the member's key (asks first)", "team.cap": "change its cap",
+    "team.toggle": "disable / enable it",
     "backups.restore": "preview the diff back, then restore", "restore.yes": "restore", "restore.no": "cancel",
     "restore.down": "scroll down", "restore.up": "scroll up",
     "new_key.review": "review the diffs", "new_key.cancel": "cancel",
@@ -153,4 +158,5 @@ def help_sections(app: CapitApp) -> list[tuple[str, list[tuple[str, str, str]]]]
 _EXTRA: dict[str, Iterable[tuple[str, str]]] = {  # keys that are not our bindings: not remapped here
     "Everywhere": [("ctrl+p", "command palette")],
     "Keys": [("enter", "details of the key")],
+    "Team": [("enter", "details of the member's key")],
 }

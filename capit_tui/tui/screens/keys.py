@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 from datetime import datetime
-from decimal import Decimal
 
 from rich.text import Text
 from textual import getters, on, work
@@ -21,11 +20,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
-from capit_tui.core.keys import reset_periods
 from capit_tui.core.model import CappedKey
-from capit_tui.core.money import format_usd
 from capit_tui.core.spend_watch import Update
 from capit_tui.core.text import display_name, joined, plural
+from capit_tui.tui.key_actions import ask_cap, ask_revoke, ask_toggle
 from capit_tui.tui.keys_cells import agents_cell, cell_widths, key_cells, measure_cells
 from capit_tui.tui.keys_columns import COLUMNS, Layout, bar_width, fit_columns
 from capit_tui.tui.keys_listing import KeyRows, ident
@@ -362,26 +360,8 @@ class KeysScreen(TableNav, Screen):
 
     def action_revoke(self) -> None:
         key = self.key_or_why("revoke")
-        if key is None:
-            return
-        from capit_tui.tui.modals.confirm import ConfirmScreen
-
-        holders = self.app.holders(key)
-        body = [f"{display_name(key.name, 60)} on {key.platform} ({key.budget.describe()}, "
-                f"{format_usd(key.spent)} spent) will be deleted. This cannot be undone."]
-        if holders:
-            body.append(f"Held by {', '.join(holders)}: "
-                        f"{'they' if len(holders) > 1 else 'it'} will be refused from now on. "
-                        "You will be offered to restore the old configs.")
-        else:
-            body.append("No agent installed by capit-tui holds it.")
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.app.revoke_key(key)
-
-        self.app.push_screen(ConfirmScreen(f"Revoke {display_name(key.name, 40)}?", body, yes="Revoke",
-                                           no="Keep", danger=True), done)
+        if key is not None:
+            ask_revoke(self.app, key)
 
     def action_mark(self) -> None:
         """Mark or unmark the key under the cursor, then move down (as a file manager does)."""
@@ -431,35 +411,13 @@ class KeysScreen(TableNav, Screen):
 
     def action_toggle_key(self) -> None:
         key = self.key_or_why("disable or enable")
-        if key is None:
-            return
-        from capit_tui.tui.modals.confirm import ConfirmScreen
-
-        if key.disabled:
-            title, body = f"Enable {display_name(key.name, 40)}?", ["Agents holding it can spend again."]
-        else:
-            title, body = (f"Disable {display_name(key.name, 40)}?",
-                           ["Agents holding it are refused until you enable it again. The key is kept."])
-
-        def done(yes: bool | None) -> None:
-            if yes:
-                self.app.update_key(key, disabled=not key.disabled)
-
-        self.app.push_screen(ConfirmScreen(title, body, yes="Enable" if key.disabled else "Disable"), done)
+        if key is not None:
+            ask_toggle(self.app, key)
 
     def action_edit_cap(self) -> None:
         key = self.key_or_why("re-cap")
-        if key is None:
-            return
-        from capit_tui.tui.modals.cap import CapScreen
-
-        def done(result: tuple[Decimal, str | None] | None) -> None:
-            if result is not None:
-                limit, reset = result
-                self.app.update_key(key, limit=limit, reset=reset)
-
-        can_reset = bool(reset_periods(next(c for c in self.app.platforms if c.name == key.platform)))
-        self.app.push_screen(CapScreen(key, supports_reset=can_reset), done)
+        if key is not None:
+            ask_cap(self.app, key)
 
     def action_filter(self) -> None:
         box = self.filter_box
