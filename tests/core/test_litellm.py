@@ -322,3 +322,39 @@ def test_blocked_and_expired_keys_are_refused_at_inference(proxy: LiteLLMServer)
     limited, _ = proxy.add_key("m", models=["gpt-5.1-codex"])
     assert _chat(proxy, limited).status_code == 401
     assert run(proxy, lambda p: p.list_models(), key=limited) == ["gpt-5.1-codex"]
+
+
+# ---------------------------------------------------------------- agents through the proxy
+
+
+def test_agents_are_pointed_at_the_proxy(proxy: LiteLLMServer, isolated_home: Any) -> None:
+    """OpenAI-style clients get <base>/v1, Claude Code the base (it adds /v1/messages), each its own new key."""
+    from capit_tui import agents as agents_mod
+    from capit_tui.core.install import execute, preview
+    from capit_tui.core.keys import Configured
+
+    c = Configured(PlatformConfig("lab", "litellm", proxy.url), "env", proxy.master_key)
+    pv = preview(c, [agents_mod.get(n) for n in ("claude", "codex", "opencode")], model="gpt-4o-mini")
+    assert (pv.openai_base_url, pv.anthropic_base_url) == (f"{proxy.url}/v1", proxy.url)
+    result = asyncio.run(execute(pv, Decimal("2"), "weekly"))
+    secrets = {r.agent.name: r.issued.secret for r in result.installed}
+    claude = (isolated_home / ".claude" / "settings.json").read_text()
+    codex = (isolated_home / ".codex" / "config.toml").read_text()
+    opencode = (isolated_home / ".config" / "opencode" / "opencode.json").read_text()
+    assert f'"ANTHROPIC_BASE_URL": "{proxy.url}"' in claude and secrets["claude"] in claude
+    assert f'base_url = "{proxy.url}/v1"' in codex and secrets["codex"] in codex
+    assert f'"baseURL": "{proxy.url}/v1"' in opencode
+    assert len(set(secrets.values())) == 3
+    assert {k["key_alias"]: k["budget_duration"] for k in proxy.keys.values()} == {
+        r.issued.key.name: "7d" for r in result.installed}
+
+
+def test_platform_models_is_the_core_rule_for_the_form(proxy: LiteLLMServer) -> None:
+    from capit_tui.core.keys import Configured
+    from capit_tui.core.model_choice import lists_models, platform_models
+
+    assert lists_models("litellm") and not lists_models("openrouter") and not lists_models("oneapi")
+    c = Configured(PlatformConfig("lab", "litellm", proxy.url), "env", proxy.master_key)
+    assert asyncio.run(platform_models(c)) == sorted(proxy.models)
+    other = Configured(PlatformConfig("or", "openrouter", "http://127.0.0.1:9"), "env", "sk-or-v1-x")
+    assert asyncio.run(platform_models(other)) == []  # nothing asked: OpenRouter ids are typed

@@ -75,3 +75,36 @@ async def test_a_key_refused_over_its_budget_shows_capped_in_the_keys_table(prox
         assert "capped" in claude and "100%" in claude and "$0.50/day" in claude
         assert "active" in codex and "$5.00/wk" in codex
         assert secret not in "\n".join(lines) and os.environ.get("CAPIT_PROXY_MANAGEMENT_KEY") is None
+
+
+async def test_the_new_key_form_offers_the_models_the_proxy_routes(proxy, isolated_home):
+    from test_tui_issue import open_form
+
+    from capit_tui.tui.newkey.form import NewKeyScreen
+
+    app = make_app(None, isolated_home)
+    app.platforms = [Configured(PlatformConfig("proxy", "litellm", proxy.url), "env", proxy.master_key)]
+    async with app.run_test(size=(120, 36)) as pilot:
+        form = await open_form(pilot)
+        assert isinstance(form, NewKeyScreen)
+        await settle(pilot)
+        hint = str(form.query_one("#model-hint").render())
+        assert hint == "proxy routes: claude-sonnet-4-5, gpt-4o-mini, gpt-5.1-codex. Type to complete one."
+        assert len(proxy.calls("GET", "/v1/models")) == 1  # asked once, with the management key
+        box = form.query_one("#model", Input)
+        assert box.suggester is not None and await box.suggester.get_suggestion("gpt-5") == "gpt-5.1-codex"
+        assert form.query_one("#reset").value == "monthly" and not form.query_one("#reset").disabled
+
+
+async def test_the_form_says_when_the_proxy_cannot_list_its_models(proxy, isolated_home):
+    from test_tui_issue import open_form
+
+    proxy.inject("GET", "/v1/models", 401, json_body={"error": {"message": "no", "type": "auth_error",
+                                                                 "code": "401"}})
+    app = make_app(None, isolated_home)
+    app.platforms = [Configured(PlatformConfig("proxy", "litellm", proxy.url), "env", proxy.master_key)]
+    async with app.run_test(size=(120, 36)) as pilot:
+        form = await open_form(pilot)
+        await settle(pilot)
+        assert "Could not list proxy's models (key rejected)" in str(form.query_one("#model-hint").render())
+        assert form.query_one("#model", Input).suggester is None
