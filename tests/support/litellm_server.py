@@ -26,21 +26,20 @@ replies for the next matching requests; `latency` delays every reply (the benchm
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import secrets
 import string
 import threading
-import time
 from calendar import monthrange
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from litellm_http import Recorded, Sse, hash_token, make_server
 
 from capit_tui.sandbox.inference import (  # the reply bodies and event streams of each API
     REPLY_TEXT,
@@ -57,11 +56,6 @@ KEY_CHARS = string.ascii_letters + string.digits
 MODELS = ("claude-sonnet-4-5", "gpt-4o-mini", "gpt-5.1-codex")
 ADMIN_ONLY = ("/key/generate", "/key/update", "/key/delete", "/key/block", "/key/unblock", "/key/list")
 __all__ = ["LiteLLMServer", "Recorded", "REPLY_TEXT", "hash_token", "next_reset"]
-
-
-def hash_token(key: str) -> str:
-    """LiteLLM's hash_token: SHA-256 of the key, hex."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def next_reset(duration: str, now: datetime) -> datetime:
@@ -99,17 +93,6 @@ def proxy_error(status: int, message: str, kind: str, param: str | None = None) 
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: Any
-    key_hash: str | None  # the hash of the key the request carried
-    status: int = 0
-
-
-@dataclass
 class Fault:
     method: str
     path: str
@@ -144,7 +127,7 @@ class LiteLLMServer:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> LiteLLMServer:
-        self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = make_server(self)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="litellm-server", daemon=True)
@@ -432,85 +415,7 @@ class LiteLLMServer:
                    12, 8, self.cost_per_call, body)
         stream = body.get("stream") is True
         if api == "chat":
-            return (200, _Sse(_chat_stream(ctx))) if stream else (200, _chat_completion(ctx))
+            return (200, Sse(_chat_stream(ctx))) if stream else (200, _chat_completion(ctx))
         if api == "responses":
-            return (200, _Sse(_responses_stream(ctx))) if stream else (200, _response_object(ctx, "completed"))
-        return (200, _Sse(_messages_stream(ctx))) if stream else (200, _anthropic_message(ctx))
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # the default 5 drops a listing window's connects (their SYNs retried after 1 s)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that closed its connection (a listing page cancelled past the last) is no error here."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            super().handle_error(request, client_address)
-
-
-class _Sse:
-    def __init__(self, events: Any):
-        self.data = b"".join(events)
-
-
-def _make_handler(server: LiteLLMServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "litellm-test"
-        # headers and body leave in two writes: with Nagle on, a kept-alive client's delayed ACK adds ~40 ms
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query, keep_blank_values=True)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body: Any = None
-            if raw:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = raw.decode("utf-8", "replace")
-            token = server._who(headers)
-            rec = Recorded(self.command, parts.path, query, headers, body, hash_token(token) if token else None)
-            with server._lock:
-                server.requests.append(rec)
-            if server.latency:
-                time.sleep(server.latency)
-            fault = server._take_fault(self.command, parts.path)
-            if fault is not None:
-                if fault.delay:
-                    time.sleep(fault.delay)
-                rec.status = fault.status
-                self._reply(fault.status, fault.body, fault.content_type, fault.headers)
-                return
-            status, payload = server.handle(self.command, parts.path, query, headers, body)
-            rec.status = status
-            if isinstance(payload, _Sse):
-                self._reply(status, payload.data, "text/event-stream", {"Cache-Control": "no-cache"})
-            elif isinstance(payload, str):
-                self._reply(status, payload.encode(), "text/plain; charset=utf-8", {})
-            else:
-                self._reply(status, json.dumps(payload).encode(), "application/json", {})
-
-        def _reply(self, status: int, body: bytes, ctype: str, headers: dict[str, str]) -> None:
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
-
-    return Handler
+            return (200, Sse(_responses_stream(ctx))) if stream else (200, _response_object(ctx, "completed"))
+        return (200, Sse(_messages_stream(ctx))) if stream else (200, _anthropic_message(ctx))
