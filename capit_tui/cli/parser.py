@@ -78,7 +78,7 @@ def main_parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true")
     pa = psub.add_parser("add", help="store a management key (checked live first)")
     pa.add_argument("name")
-    pa.add_argument("--kind", choices=("openrouter", "oneapi"))
+    pa.add_argument("--kind", choices=("openrouter", "oneapi", "litellm"))
     pa.add_argument("--base-url")
     pa.add_argument("--quota-per-usd", type=int)
     pa.add_argument("--user-id", help="new-api gateways: the user id for the New-Api-User header")

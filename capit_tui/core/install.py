@@ -102,7 +102,11 @@ def key_name(agent: str, base: str | None, today: date | None = None) -> str:
 
 
 def placeholder_for(kind: str) -> str:
-    return placeholder_like("sk-", 51) if kind == "oneapi" else placeholder_like()
+    if kind == "oneapi":
+        return placeholder_like("sk-", 51)
+    if kind == "litellm":
+        return placeholder_like("sk-", 25)  # sk- and 22 letters, as /key/generate makes them
+    return placeholder_like()
 
 
 def preview(c: Configured, agents: list[Agent], *, name: str | None = None, model: str | None = None,

@@ -8,6 +8,9 @@ The rule (one place, every agent that keeps a model in its files follows it):
   it. On other platforms (one-api gateways) model names are the upstream ones: kept as they are;
 - the agent's default model is written only when its files name no model at all.
 
+A LiteLLM proxy routes the model names its config gives (`model_list[].model_name`): `platform_models` reads
+them from GET /v1/models for the new-key form to offer.
+
 Some agents route a model to OpenRouter by a prefix of their own (Aider, OpenClaw: `openrouter/<id>`);
 `prefix` carries it, so `o3` there becomes `openrouter/openai/o3`.
 """
@@ -15,8 +18,12 @@ Some agents route a model to OpenRouter by a prefix of their own (Aider, OpenCla
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from capit_tui.core.text import clean_text
+
+if TYPE_CHECKING:
+    from capit_tui.core.keys import Configured
 
 # Bare model names (as OpenAI's and Anthropic's own APIs name them, which Codex, Aider, Crush, ... use)
 # whose OpenRouter id is certain: OpenRouter names OpenAI's models `openai/<OpenAI's name>` and
@@ -99,3 +106,24 @@ def choose_model(current: str | None, given: str | None, *, kind: str, default: 
     if vendor and routed:
         return ModelChoice(current, current, KEPT)  # already an OpenRouter id: the user's choice
     return ModelChoice(current, prefix + name, UNKNOWN)  # the user's name, sent to OpenRouter as it is
+
+
+# ---------------------------------------------------------------- the models a platform routes
+
+
+def lists_models(kind: str) -> bool:
+    """Whether a platform of this kind says which model names it routes (a LiteLLM proxy: GET /v1/models).
+    Elsewhere a model is typed as the platform names it (OpenRouter ids, a gateway's upstream names)."""
+    from capit_tui.platforms import adapter_class
+
+    return hasattr(adapter_class(kind), "list_models")
+
+
+async def platform_models(c: Configured) -> list[str]:
+    """The model names the platform routes, sorted and cleaned, for the new-key form to offer; [] when the
+    platform does not list them. Raises the platform's typed error when it cannot be asked."""
+    if not lists_models(c.config.kind):
+        return []
+    async with c.open() as p:
+        names: list[str] = await p.list_models()
+    return names

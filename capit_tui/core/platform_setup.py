@@ -21,7 +21,8 @@ from capit_tui.core.settings import KINDS, NAME_RE, PRESETS, PlatformConfig, Set
 from capit_tui.core.text import tilde
 from capit_tui.errors import CapitError
 
-KIND_TITLES = {"openrouter": "OpenRouter-compatible", "oneapi": "one-api / new-api gateway"}
+KIND_TITLES = {"openrouter": "OpenRouter-compatible", "oneapi": "one-api / new-api gateway",
+               "litellm": "LiteLLM proxy (self-hosted)"}
 TITLES = {"openrouter": "OpenRouter", "aihubmix": "AIHubMix"}
 BLURBS = {
     "openrouter": "hundreds of models; caps reset daily, weekly or monthly",
@@ -122,7 +123,7 @@ def resolve(s: Settings, name: str, *, kind: str | None = None, base_url: str | 
     an allowed one is warned about through http_policy.warnings."""
     n = check_name(name)
     if kind is not None and kind not in KINDS:
-        raise SetupError(f"The kind is openrouter or oneapi, not {kind!r}.")
+        raise SetupError(f"The kind is openrouter, oneapi or litellm, not {kind!r}.")
     user_id = (user_id or "").strip() or None
     cfg = s.known_platforms().get(n)
     if cfg is None:
@@ -162,6 +163,8 @@ def manage_hint(cfg: PlatformConfig) -> str:
         return cfg.manage_url
     if cfg.kind == "oneapi":
         return f"{cfg.base_url}/setting (Generate System Access Token)"
+    if cfg.kind == "litellm":
+        return f"the proxy's master key (general_settings.master_key or LITELLM_MASTER_KEY), or {cfg.base_url}/ui"
     return "the platform's dashboard"
 
 

@@ -11,6 +11,10 @@ refresh_interval = 30      # seconds between spend refreshes in the TUI
 [platforms.openrouter]     # a preset: only overrides need to be written
 base_url = "https://openrouter.ai/api/v1"
 
+[platforms.myproxy]        # a LiteLLM proxy (self-hosted): the master key manages its virtual keys
+kind = "litellm"
+base_url = "https://litellm.example.com"
+
 [platforms.mygateway]      # any one-api / new-api gateway
 kind = "oneapi"
 base_url = "https://gateway.example.com"
@@ -48,7 +52,7 @@ from capit_tui.core.paths import data_dir as data_dir
 from capit_tui.core.pool import PERIODS, Pool, one_per_period, pool_amount
 from capit_tui.errors import CapitError
 
-KINDS = ("openrouter", "oneapi")
+KINDS = ("openrouter", "oneapi", "litellm")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -256,7 +260,7 @@ def _platform_from(name: str, table: dict[str, Any]) -> PlatformConfig:
     preset = PRESETS.get(name)
     kind = table.get("kind", preset.kind if preset else None)
     if kind not in KINDS:
-        raise _Bad((*where, "kind"), f"[platforms.{name}] needs kind = \"openrouter\" or \"oneapi\".")
+        raise _Bad((*where, "kind"), f"[platforms.{name}] needs kind = \"openrouter\", \"oneapi\" or \"litellm\".")
     base_url = table.get("base_url", preset.base_url if preset else None)
     if not isinstance(base_url, str) or not re.match(r"^https?://", base_url):
         raise _Bad((*where, "base_url"), f"[platforms.{name}] needs a base_url starting with http:// or https://.")

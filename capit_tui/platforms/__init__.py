@@ -27,6 +27,10 @@ def adapter_class(kind: str) -> "type[Platform]":
         from capit_tui.platforms.oneapi import OneApiPlatform
 
         return OneApiPlatform
+    if kind == "litellm":
+        from capit_tui.platforms.litellm import LiteLLMPlatform
+
+        return LiteLLMPlatform
     raise ValueError(f"unknown platform kind {kind!r}")
 
 

@@ -1,4 +1,4 @@
-"""An httpx transport that forwards to the real server and checks both directions against the spec."""
+"""An httpx transport that forwards to the real server and checks both directions against a spec."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import json
 from urllib.parse import parse_qsl
 
 import httpx
-from openapi_contract import validate_request, validate_response
+from openapi_contract import OPENROUTER, Contract
 
 
 class ContractTransport(httpx.AsyncBaseTransport):
     """Every request the adapter sends and every answer it gets must match the OpenAPI subset."""
 
-    def __init__(self, *, fail_after_send: set[str] | None = None):
+    def __init__(self, *, fail_after_send: set[str] | None = None, contract: Contract = OPENROUTER):
+        self.contract = contract  # OpenRouter's subset, or the LiteLLM proxy's (openapi_contract.LITELLM)
         self._inner = httpx.AsyncHTTPTransport()
         self.checked = 0
         self.sent: list[tuple[str, str]] = []
@@ -23,14 +24,15 @@ class ContractTransport(httpx.AsyncBaseTransport):
         body = json.loads(request.content) if request.content else None
         query = dict(parse_qsl(request.url.query.decode()))
         path = request.url.path
-        validate_request(request.method, path, query, body)
+        self.contract.validate_request(request.method, path, query, body)
         self.sent.append((request.method, path))
         resp = await self._inner.handle_async_request(request)
         raw = await resp.aread()
         if f"{request.method} {path}" in self.fail_after_send:
             raise httpx.ReadTimeout("simulated: the reply was lost", request=request)
         if resp.headers.get("content-type", "").startswith("application/json") and resp.status_code != 429:
-            validate_response(request.method, path, resp.status_code, json.loads(raw), undocumented_errors=True)
+            self.contract.validate_response(request.method, path, resp.status_code, json.loads(raw),
+                                            undocumented_errors=True)
             self.checked += 1
         return httpx.Response(resp.status_code, headers=resp.headers, content=raw, request=request)
 

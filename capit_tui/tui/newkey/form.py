@@ -9,6 +9,7 @@ Esc leaves without issuing anything.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
@@ -39,7 +41,9 @@ from capit_tui.core.keys import (
     taken_names,
     unique_name,
 )
+from capit_tui.core.model_choice import lists_models, platform_models
 from capit_tui.core.money import MoneyError, parse_cap
+from capit_tui.core.platform_setup import short_error
 from capit_tui.core.redact import redact
 from capit_tui.core.text import tilde_text
 from capit_tui.tui.typed_app import capit_app
@@ -103,6 +107,7 @@ class NewKeyScreen(Screen):
         self._agents: dict[str, Agent] = {}
         self._auto_name = ""
         self._busy = False
+        self._models_for: str | None = None  # the platform whose models the Model field offers
 
     # ------------------------------------------------------------ layout
 
@@ -170,6 +175,7 @@ class NewKeyScreen(Screen):
                         yield Input(id="model", compact=True,
                                     placeholder="optional, e.g. anthropic/claude-sonnet-4.5 (empty: agent's default)")
                     yield Static("", id="model-error", classes="error", markup=False)
+                    yield Static("", id="model-hint", classes="hint", markup=False)
                 with Vertical(id="agents-pane"):
                     yield Label("Install into (space checks; none: the key is shown once)", id="agents-label")
                     yield CheckList[str](*(Selection(agent_prompt(a, s), a.name, c) for a, s, c in rows),
@@ -183,6 +189,7 @@ class NewKeyScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.say("model-hint", "")
         self.platform_changed()
         self.refresh_name(force=True)
         agents = self.query_one("#agents", SelectionList)
@@ -228,6 +235,35 @@ class NewKeyScreen(Screen):
             reset.disabled = True
             self.say("reset-note", f"{self.configured().name} is a one-api gateway: its caps never reset.")
         self.check_name()  # a name free on one platform may be taken on another
+        c = self.configured()
+        if c.name == self._models_for:
+            return  # asked already (the Select also says "changed" when it is first shown)
+        self._models_for = c.name
+        self.field("model").suggester = None
+        self.say("model-hint", "")
+        if lists_models(c.config.kind):
+            self.say("model-hint", f"Asking {c.name} which models it routes…")
+            self.load_models(c)
+
+    @work(thread=True, exclusive=True, group="models", exit_on_error=False)
+    def load_models(self, c: Configured) -> None:
+        """The model names the platform routes (a LiteLLM proxy's GET /v1/models), off the UI thread."""
+        try:
+            names = asyncio.run(platform_models(c))
+        except Exception as exc:  # shown in the hint: typing a model by hand still works
+            self.app.call_from_thread(self.models_loaded, c.name, [], short_error(exc))
+            return
+        self.app.call_from_thread(self.models_loaded, c.name, names, "")
+
+    def models_loaded(self, platform: str, names: list[str], failed: str) -> None:
+        if not self.is_current or self.field("platform").value != platform:
+            return  # the form was left, or another platform chosen, meanwhile
+        if failed:
+            self.say("model-hint", f"Could not list {platform}'s models ({failed}); type one it routes.")
+            return
+        self.field("model").suggester = SuggestFromList(names, case_sensitive=False)
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        self.say("model-hint", f"{platform} routes: {shown or 'no models'}. Type to complete one.")
 
     def auto_name(self) -> str:
         agents = self.selected_agents()

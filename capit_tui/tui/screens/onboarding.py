@@ -24,7 +24,7 @@ from capit_tui.core.platform_setup import Added, SetupError, error_sentence
 from capit_tui.core.redact import mask
 from capit_tui.core.settings import PlatformConfig
 from capit_tui.tui.typed_app import capit_app
-from capit_tui.tui.widgets.platform_form import CUSTOM, CheckLine, GatewayFields, StorageChoice
+from capit_tui.tui.widgets.platform_form import CUSTOM, LITELLM, CheckLine, GatewayFields, StorageChoice
 from capit_tui.tui.widgets.secret_input import SecretInput
 
 if TYPE_CHECKING:
@@ -105,6 +105,8 @@ class OnboardingScreen(Screen[None]):
             options.append(Option(Text.assemble((f"{setup.title(name):<16}", "bold"), blurb), id=name))
         options.append(Option(Text.assemble((f"{'Another gateway':<16}", "bold"),
                                             "any one-api/new-api or OpenRouter-compatible URL"), id=CUSTOM))
+        options.append(Option(Text.assemble((f"{'LiteLLM proxy':<16}", "bold"),
+                                            "(self-hosted) hard caps for Anthropic, OpenAI and more"), id=LITELLM))
         return options
 
     def on_mount(self) -> None:
@@ -122,7 +124,7 @@ class OnboardingScreen(Screen[None]):
         self.show_progress(step)
         focus = {"step-platform": "#platform-choice", "step-key": "#key", "step-store": "#store",
                  "step-agents": "#issue"}[step]
-        if step == "step-key" and self.choice == CUSTOM:
+        if step == "step-key" and self.choice in (CUSTOM, LITELLM):
             self.query_one(GatewayFields).focus_first()
         elif step == "step-store" and self.query_one(StorageChoice).needs_consent:
             self.query_one(StorageChoice).focus_consent()
@@ -165,11 +167,19 @@ class OnboardingScreen(Screen[None]):
         app = self.app
         self.choice = name
         self.checked = None
-        custom = name == CUSTOM
+        custom = name in (CUSTOM, LITELLM)
         self.query_one(GatewayFields).display = custom
         self.query_one("#key", Input).value = ""
         self.query_one("#check", CheckLine).show("")
-        if custom:
+        if name == LITELLM:
+            self.query_one(GatewayFields).set_kind("litellm", "litellm", "https://litellm.example.com")
+            self.query_one("#key-title", Static).update("Your LiteLLM proxy (self-hosted) and its master key")
+            self.query_one("#key-help", Static).update(
+                "The proxy's master key (general_settings.master_key or LITELLM_MASTER_KEY) or a proxy admin's "
+                "virtual key manages its virtual keys; a plain virtual key cannot. Give the proxy's address and "
+                "paste the key below; capit-tui checks it with the proxy.")
+        elif custom:
+            self.query_one(GatewayFields).set_kind("oneapi")
             self.query_one("#key-title", Static).update("Your gateway and its management key")
             self.query_one("#key-help", Static).update(
                 "On a one-api / new-api gateway the management key is the system access token: Settings, then "
@@ -187,7 +197,7 @@ class OnboardingScreen(Screen[None]):
 
     def config(self) -> PlatformConfig:
         app = self.app
-        if self.choice == CUSTOM:
+        if self.choice in (CUSTOM, LITELLM):
             return self.query_one(GatewayFields).config(app.settings)
         return app.settings.known_platforms()[self.choice]
 

@@ -22,7 +22,9 @@ from capit_tui.core.text import tilde
 from capit_tui.tui.widgets.checks import Check
 
 CUSTOM = "__custom__"  # the choice "a new gateway" in a list of platforms
-KIND_OPTIONS = [("one-api / new-api gateway", "oneapi"), ("OpenRouter-compatible", "openrouter")]
+LITELLM = "__litellm__"  # the choice "a LiteLLM proxy": a new gateway of kind litellm
+KIND_OPTIONS = [("one-api / new-api gateway", "oneapi"), ("OpenRouter-compatible", "openrouter"),
+                ("LiteLLM proxy (self-hosted)", "litellm")]
 
 
 class GatewayFields(Vertical):
@@ -57,6 +59,15 @@ class GatewayFields(Vertical):
         url = setup.check_base_url(self.query_one("#gw-url", Input).value)
         kind = str(self.query_one("#gw-kind", Select).value)
         return setup.resolve(s, name, kind=kind, base_url=url, user_id=self.query_one("#gw-user", Input).value)
+
+    def set_kind(self, kind: str, name: str = "", url_hint: str = "") -> None:
+        """Start the fields as a gateway of this kind (the LiteLLM choice: kind litellm, a name to keep)."""
+        self.query_one("#gw-kind", Select).value = kind
+        name_input = self.query_one("#gw-name", Input)
+        if name and not name_input.value:
+            name_input.value = name
+        if url_hint:
+            self.query_one("#gw-url", Input).placeholder = url_hint
 
     def focus_first(self) -> None:
         self.query_one("#gw-name", Input).focus()
@@ -172,4 +183,4 @@ class StorageChoice(Vertical):
         self.describe(platform)
 
 
-__all__ = ["CUSTOM", "KIND_OPTIONS", "CheckLine", "GatewayFields", "StorageChoice"]
+__all__ = ["CUSTOM", "KIND_OPTIONS", "LITELLM", "CheckLine", "GatewayFields", "StorageChoice"]
