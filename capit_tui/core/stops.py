@@ -11,12 +11,15 @@ per stopped key its platform, id, name, the stopper, when, and a state:
 A key may be held by several stoppers at once (one entry each). The rule an undo follows (`releasable`):
 a key is re-enabled only if the undoing stopper holds it, no other stopper still does, and it is still
 disabled; a key re-enabled or revoked since is left alone (and said). A key already disabled before a
-stop, by hand or by the platform, is never recorded, so never re-enabled.
+stop, by hand or by the platform, is never recorded, so never re-enabled. A key the user disables or
+enables with capit-tui itself (`keys disable`/`keys enable`, the app's key actions) is theirs from then on:
+every stopper lets go of it (`let_go`), so no undo re-enables a key the user disabled for their own reason.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -95,6 +98,24 @@ class StopRecord:
                 return
             ensure_private_dir(self.path.parent)
             atomic_write(self.path, json.dumps(body, separators=(",", ":")).encode("utf-8"), mode=0o600)
+
+
+def let_go(idents: Iterable[Ident], record: StopRecord | None = None) -> int:
+    """The user disabled or enabled these keys by hand: every stopper drops them from the record (an undo
+    then leaves them as the user set them). Returns how many entries went. Takes the lock; StopsError when
+    the record cannot be read (the keys stay recorded), LockTimeout when another capit-tui keeps the lock."""
+    from capit_tui.core import lock
+
+    record = record or StopRecord()
+    wanted = set(idents)
+    if not wanted or not os.path.lexists(record.path):  # nothing recorded: no lock to take
+        return 0
+    with lock.held("letting go of keys changed by hand"):
+        stops = record.load()
+        keep = [s for s in stops if s.ident not in wanted]
+        if len(keep) != len(stops):
+            record.save(keep)
+    return len(stops) - len(keep)
 
 
 def _stop(item: Any) -> Stop:
