@@ -85,6 +85,21 @@ async def pool_round(pools: Sequence[core_pool.Pool], platforms: list[Configured
     return checks
 
 
+def say_empty(checks: Sequence[core_pool.PoolCheck], said: set[str]) -> None:
+    """A pool that pools no key can never reach its amount (a typo in its glob, say): said on stderr once
+    while it stays so (`said`: the periods said already, kept by the caller across polls)."""
+    for c in checks:
+        p = c.spend.pool
+        if c.spend.keys:
+            said.discard(p.period)
+        elif p.period not in said:
+            said.add(p.period)
+            which = "no key is listed" if p.match == "*" else \
+                f"no key's name matches '{display_name(p.match, 40)}' (case-sensitive)"
+            err(f"The {_name(p)} pools no key: {which}, so it stays at $0 and nothing is "
+                f"{'enforced' if p.enforce else 'said'} until a key matches.")
+
+
 def _forget(state: watch.WatchState, pools: Sequence[core_pool.Pool]) -> None:
     for period in [p for p in state.pools if p not in {q.period for q in pools}]:
         del state.pools[period]
