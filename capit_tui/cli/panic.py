@@ -84,19 +84,21 @@ def _undo(ns: argparse.Namespace, platforms: list[Configured]) -> int:
         info(f"{t.platform}: {plural(len(t.done), 'key')} re-enabled, {len(t.left)} left alone, "
              f"{len(t.failed)} failed.")
         for k, why in t.left[:MOST_NAMED]:
-            info(f"  left alone: '{display_name(k.name, 60)}' ({k.id[:12]}) {_why(why)}.")
+            info(f"  left alone: '{display_name(k.name, 60)}' ({k.id[:12]}) {why_left(why)}.")
         if len(t.left) > MOST_NAMED:
             info(f"  ... and {len(t.left) - MOST_NAMED} more left alone.")
         _name_failures(t, "still disabled, kept for the next `capit-tui panic --undo`")
     return 0 if outcome.complete else 1
 
 
-def _why(why: str) -> str:
+def why_left(why: str) -> str:
+    """core.stops.releasable's reason for leaving a key alone, in words (the panic's undo, a pool's release)."""
     if why == "gone":
         return "was revoked since"
     if why == "enabled":
         return "was re-enabled since"
-    return f"is still held stopped by {why.removeprefix('held:')}"
+    held = why.removeprefix("held:")
+    return f"is still held stopped by {'the panic stop' if held == 'panic' else held}"
 
 
 def _name_failures(t: Tally, state: str) -> None:
