@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.text import clean_text
 from capit_tui.errors import CapitError
 
 STOPS_FILE = "stops.json"
@@ -124,6 +125,7 @@ def _stop(item: Any) -> Stop:
     fields = {k: item[k] for k in ("platform", "id", "name", "by", "at")}
     if not all(isinstance(v, str) for v in fields.values()):
         raise TypeError
+    fields = {k: clean_text(v, 200) for k, v in fields.items()}  # a file's text, on its way to a terminal
     state = item.get("state", STOPPED)
     if state not in STATES:
         raise ValueError
@@ -162,9 +164,11 @@ class Summary:
     platforms: tuple[str, ...]
 
 
-def summary(stops: Iterable[Stop], by: str = PANIC) -> Summary:
+def summary(stops: Iterable[Stop], by: str = PANIC, platforms: Collection[str] | None = None) -> Summary:
+    """`by`'s stopped keys; only those on `platforms` when given (the configured ones: keys recorded on a
+    platform removed since cannot be undone from here, so a front end does not offer it)."""
     from capit_tui.core.journal import parse_iso
 
-    mine = [s for s in stops if s.by == by]
+    mine = [s for s in stops if s.by == by and (platforms is None or s.platform in platforms)]
     times = [t for t in (parse_iso(s.at) for s in mine) if t is not None]
     return Summary(len(mine), by, max(times) if times else None, tuple(sorted({s.platform for s in mine})))

@@ -24,7 +24,7 @@ class PanicActions:
     def read_stops(self: Any) -> None:
         """The banner's state from the record (at start, after a repair, after a panic or an undo)."""
         try:
-            found = summary(StopRecord().load(), PANIC)
+            found = summary(StopRecord().load(), PANIC, {c.name for c in self.platforms})
         except StopsError as exc:
             self.notify(str(exc), title="Stopped keys", severity="error", markup=False)
             return

@@ -152,3 +152,18 @@ async def test_a_key_disabled_by_hand_after_the_panic_is_the_users_and_the_banne
             assert len(enabled(sb)) == n - 1 and banner(app) == ""
     finally:
         sb.stop()
+
+
+async def test_keys_recorded_on_a_platform_no_longer_configured_raise_no_banner_that_cannot_be_undone(isolated_home):
+    sb = sandbox(seed_keys=2)
+    try:
+        StopRecord().save([Stop("team", "h" * 64, "beta-1", PANIC, "2026-11-21T11:58:00Z")])  # team: removed
+        app = make_app(sb, isolated_home)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert banner(app) == ""
+            await pilot.press("exclamation_mark")
+            await settle(pilot)
+            assert "Disable" in lines(app.screen)  # `!` offers the panic, not an undo it cannot do
+    finally:
+        sb.stop()
