@@ -124,7 +124,8 @@ class PoolSpend:
 
     @property
     def percent(self) -> Decimal:
-        return percent(self.spent, self.pool.amount) or Decimal(0)
+        shown = percent(self.spent, self.pool.amount)  # Decimal("0.0") is falsy: test for None, not truth
+        return Decimal("0.0") if shown is None else shown
 
 
 def pool_spend(pool: Pool, keys: Iterable[CappedKey], now: datetime, *, lifetime: Collection[str] = (),

@@ -77,6 +77,16 @@ def test_a_pool_match_in_settings_toml_follows_the_rule_of_pool_match(tmp_path, 
         parse(text, tmp_path / "settings.toml")
 
 
+def test_an_unspent_pool_says_its_percent_with_one_decimal_like_any_other():
+    from capit_tui.cli.watch_pool import describe
+    from capit_tui.core.watch import Event
+
+    spend = pool_spend(Pool("daily", Decimal(20)), [key("a", "0")], WED)
+    assert str(spend.percent) == "0.0"
+    said = describe(Event("pool-reset", "", WED, pool=spend))
+    assert said == "The daily pool (every key) started a new daily window: $0.00 of $20.00 spent (0.0%) across 1 key."
+
+
 def test_one_pool_per_period():
     with pytest.raises(ValueError, match="two daily pools"):
         one_per_period([parse_pool("daily:5"), parse_pool("weekly:9"), parse_pool("daily:6")])
