@@ -193,13 +193,26 @@ def _toggle(ns: argparse.Namespace, disabled: bool) -> int:
         if k.disabled == disabled:
             info(f"'{k.name}' on {k.platform} is already {verb}.")
     if not todo:
+        _let_go(sel.keys)
         return 0
     if len(todo) > 1:
         info(describe_keys(todo))
         confirm_or_stop(f"{'Disable' if disabled else 'Enable'} these {len(todo)} keys?", ns.yes,
                         f"Nothing was {verb}.")
     outcomes = asyncio.run(core.for_each_key(todo, platforms, lambda p, k: core.set_disabled(p, k, disabled)))
+    _let_go([k for k in sel.keys if k.disabled == disabled] + [o.key for o in outcomes if o.error is None])
     return _report(outcomes, verb.capitalize())
+
+
+def _let_go(keys: list[CappedKey]) -> None:
+    """Keys the user set by hand are theirs: no stopper (a panic, a pool) holds them any more."""
+    from capit_tui.core.stops import let_go
+
+    try:
+        let_go((k.platform, k.id) for k in keys)
+    except CapitError as exc:
+        err(f"{exc} The keys are as you set them, but a panic's undo (or a pool's re-enable) may still count "
+            "them as its own.")
 
 
 def cmd_disable(ns: argparse.Namespace) -> int:

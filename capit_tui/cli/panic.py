@@ -64,9 +64,15 @@ def _panic(ns: argparse.Namespace, platforms: list[Configured]) -> int:
 
 def _undo(ns: argparse.Namespace, platforms: list[Configured]) -> int:
     names = {c.name for c in platforms}
-    held = [s for s in recorded() if s.platform in names]
+    everywhere = recorded()
+    held = [s for s in everywhere if s.platform in names]
+    if not ns.platform:
+        _say_unconfigured([s for s in everywhere if s.platform not in names])
     if not held:
-        info("No key is recorded as stopped by a panic; nothing to undo.")
+        if not everywhere:
+            info("No key is recorded as stopped by a panic; nothing to undo.")
+        elif ns.platform:
+            info(f"No key is recorded as stopped by a panic on {joined(sorted(names))}; nothing to undo there.")
         if ns.json:
             out(json.dumps(_json(Outcome("panic", "", []), "enabled"), indent=2))
         return 0
@@ -84,19 +90,32 @@ def _undo(ns: argparse.Namespace, platforms: list[Configured]) -> int:
         info(f"{t.platform}: {plural(len(t.done), 'key')} re-enabled, {len(t.left)} left alone, "
              f"{len(t.failed)} failed.")
         for k, why in t.left[:MOST_NAMED]:
-            info(f"  left alone: '{display_name(k.name, 60)}' ({k.id[:12]}) {_why(why)}.")
+            info(f"  left alone: '{display_name(k.name, 60)}' ({k.id[:12]}) {why_left(why)}.")
         if len(t.left) > MOST_NAMED:
             info(f"  ... and {len(t.left) - MOST_NAMED} more left alone.")
         _name_failures(t, "still disabled, kept for the next `capit-tui panic --undo`")
     return 0 if outcome.complete else 1
 
 
-def _why(why: str) -> str:
+def _say_unconfigured(stops: list[Any]) -> None:
+    """Keys the panic disabled on a platform not configured now: the undo cannot reach them; say so."""
+    by_platform: dict[str, int] = {}
+    for s in stops:
+        by_platform[s.platform] = by_platform.get(s.platform, 0) + 1
+    for name, n in sorted(by_platform.items()):
+        info(f"{plural(n, 'key')} the panic disabled on {name} stay recorded: {name} is not configured now (or "
+             f"its management key is not found). Set it up again (`capit-tui platforms add {name}`, or its "
+             "management key's variable) and run `capit-tui panic --undo` to re-enable them.")
+
+
+def why_left(why: str) -> str:
+    """core.stops.releasable's reason for leaving a key alone, in words (the panic's undo, a pool's release)."""
     if why == "gone":
         return "was revoked since"
     if why == "enabled":
         return "was re-enabled since"
-    return f"is still held stopped by {why.removeprefix('held:')}"
+    held = why.removeprefix("held:")
+    return f"is still held stopped by {'the panic stop' if held == 'panic' else held}"
 
 
 def _name_failures(t: Tally, state: str) -> None:

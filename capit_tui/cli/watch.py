@@ -80,6 +80,7 @@ async def _watch(ns: argparse.Namespace, platforms: list[core.Configured], state
 
     client = httpx.AsyncClient(timeout=watch.WEBHOOK_TIMEOUT, follow_redirects=False) if webhook else None
     said_unrecorded: str | None = None
+    said_empty: set[str] = set()  # the pools said to pool no key (said once, again after they pooled some)
     try:
         while True:
             listing = await core.list_all_keys(platforms)
@@ -92,6 +93,7 @@ async def _watch(ns: argparse.Namespace, platforms: list[core.Configured], state
             checks: list[core_pool.PoolCheck] = []
             if pools and not poll.failed:  # a platform that did not answer leaves every pool's sum unknown
                 checks = await watch_pool.pool_round(pools, platforms, state, listing.keys, now, pool_at)
+                watch_pool.say_empty(checks, said_empty)
             _save(state)
             for event in [*poll.events, *(e for c in checks for e in c.events)]:
                 await _say(ns, event, client, webhook, secrets)

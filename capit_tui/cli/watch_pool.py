@@ -85,6 +85,21 @@ async def pool_round(pools: Sequence[core_pool.Pool], platforms: list[Configured
     return checks
 
 
+def say_empty(checks: Sequence[core_pool.PoolCheck], said: set[str]) -> None:
+    """A pool that pools no key can never reach its amount (a typo in its glob, say): said on stderr once
+    while it stays so (`said`: the periods said already, kept by the caller across polls)."""
+    for c in checks:
+        p = c.spend.pool
+        if c.spend.keys:
+            said.discard(p.period)
+        elif p.period not in said:
+            said.add(p.period)
+            which = "no key is listed" if p.match == "*" else \
+                f"no key's name matches '{display_name(p.match, 40)}' (case-sensitive)"
+            err(f"The {_name(p)} pools no key: {which}, so it stays at $0 and nothing is "
+                f"{'enforced' if p.enforce else 'said'} until a key matches.")
+
+
 def _forget(state: watch.WatchState, pools: Sequence[core_pool.Pool]) -> None:
     for period in [p for p in state.pools if p not in {q.period for q in pools}]:
         del state.pools[period]
@@ -123,6 +138,8 @@ async def act(checks: list[core_pool.PoolCheck], platforms: list[Configured], st
 
 
 def _left(left: Sequence[tuple[CappedKey, str]], failed: Sequence[tuple[CappedKey, str | None]], state: str) -> str:
+    from capit_tui.cli.panic import why_left
+
     parts = []
     if failed:
         named = [f"'{display_name(k.name, 40)}' on {k.platform}: {why}" if k.id else str(why)
@@ -130,20 +147,11 @@ def _left(left: Sequence[tuple[CappedKey, str]], failed: Sequence[tuple[CappedKe
         more = f" and {len(failed) - MOST_NAMED} more" if len(failed) > MOST_NAMED else ""
         parts.append(f"{plural(len(failed), 'key')} {state} ({'; '.join(named)}{more})")
     if left:
-        named = [f"'{display_name(k.name, 40)}' {_why(why)}" for k, why in left[:MOST_NAMED]]
+        named = [f"'{display_name(k.name, 40)}' {why_left(why)}" for k, why in left[:MOST_NAMED]]
         more = f" and {len(left) - MOST_NAMED} more" if len(left) > MOST_NAMED else ""
         parts.append(f"{plural(len(left), 'key')} left as {'they are' if len(left) > 1 else 'it is'} "
                      f"({', '.join(named)}{more})")
     return "; ".join(parts)
-
-
-def _why(why: str) -> str:
-    if why == "gone":
-        return "was revoked since"
-    if why == "enabled":
-        return "was re-enabled since"
-    held = why.removeprefix("held:")
-    return f"is still held stopped by {'the panic stop' if held == 'panic' else held}"
 
 
 # ---------------------------------------------------------------- wording

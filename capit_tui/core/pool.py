@@ -79,14 +79,19 @@ def pool_amount(text: Any, where: str) -> Decimal:
     try:
         return parse_cap(str(text))
     except MoneyError as bad:
-        said = str(bad).replace("The cap", "the amount", 1).replace("A cap", "an amount", 1).rstrip(".")
+        if bad.zero:  # the cap's own words speak of an uncapped key; a pool of $0 is no budget at all
+            said = "a pooled budget of $0 is spent before any key is used; give a positive amount"
+        else:
+            said = (str(bad).replace("The cap", "the amount", 1).replace("caps are whole cents", "amounts are whole "
+                    "cents", 1).rstrip("."))
         raise ValueError(f"{where}: {said}") from None
 
 
-def check_match(match: str) -> str:
-    """A --pool-match glob, or ValueError: it must be a non-empty line of text."""
+def check_match(match: str, where: str = "--pool-match") -> str:
+    """A pool's glob on key names (--pool-match, settings.toml's `match`), or ValueError: it must be a
+    non-empty line of text with no control character (it reaches the terminal and --exec's environment)."""
     if not match.strip() or clean_text(match, 200) != match:
-        raise ValueError("--pool-match needs a glob on key names, such as 'capit-*'")
+        raise ValueError(f"{where} needs a glob on key names, such as 'capit-*'")
     return match
 
 
@@ -119,7 +124,8 @@ class PoolSpend:
 
     @property
     def percent(self) -> Decimal:
-        return percent(self.spent, self.pool.amount) or Decimal(0)
+        shown = percent(self.spent, self.pool.amount)  # Decimal("0.0") is falsy: test for None, not truth
+        return Decimal("0.0") if shown is None else shown
 
 
 def pool_spend(pool: Pool, keys: Iterable[CappedKey], now: datetime, *, lifetime: Collection[str] = (),

@@ -49,7 +49,7 @@ from capit_tui.core.model import RESETS
 from capit_tui.core.paths import APP as APP
 from capit_tui.core.paths import config_dir as config_dir
 from capit_tui.core.paths import data_dir as data_dir
-from capit_tui.core.pool import PERIODS, Pool, one_per_period, pool_amount
+from capit_tui.core.pool import PERIODS, Pool, check_match, one_per_period, pool_amount
 from capit_tui.errors import CapitError
 
 KINDS = ("openrouter", "oneapi", "litellm")
@@ -220,6 +220,14 @@ def _from_doc(doc: dict[str, Any], path: Path) -> Settings:
     return s
 
 
+def _is_match(match: str) -> bool:
+    try:
+        check_match(match)
+    except ValueError:
+        return False
+    return True
+
+
 def _pools_from(value: Any) -> list[Pool]:
     if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
         raise _Bad(("pool",), "pool must be tables written [[pool]], each with a period and an amount.")
@@ -232,7 +240,7 @@ def _pools_from(value: Any) -> list[Pool]:
             raise _Bad(("pool", "amount"), f"pool.amount must be an amount in dollars such as \"20.00\", not "
                                   f"{_shown(table.get('amount'))}.")
         match, enforce = table.get("match", "*"), table.get("enforce", False)
-        if not isinstance(match, str) or not match.strip():
+        if not isinstance(match, str) or not _is_match(match):
             raise _Bad(("pool", "match"),
                        f"pool.match must be a glob on key names such as \"capit-*\", not {_shown(match)}.")
         if not isinstance(enforce, bool):

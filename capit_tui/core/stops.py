@@ -11,19 +11,23 @@ per stopped key its platform, id, name, the stopper, when, and a state:
 A key may be held by several stoppers at once (one entry each). The rule an undo follows (`releasable`):
 a key is re-enabled only if the undoing stopper holds it, no other stopper still does, and it is still
 disabled; a key re-enabled or revoked since is left alone (and said). A key already disabled before a
-stop, by hand or by the platform, is never recorded, so never re-enabled.
+stop, by hand or by the platform, is never recorded, so never re-enabled. A key the user disables or
+enables with capit-tui itself (`keys disable`/`keys enable`, the app's key actions) is theirs from then on:
+every stopper lets go of it (`let_go`), so no undo re-enables a key the user disabled for their own reason.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
+from capit_tui.core.text import clean_text
 from capit_tui.errors import CapitError
 
 STOPS_FILE = "stops.json"
@@ -97,12 +101,31 @@ class StopRecord:
             atomic_write(self.path, json.dumps(body, separators=(",", ":")).encode("utf-8"), mode=0o600)
 
 
+def let_go(idents: Iterable[Ident], record: StopRecord | None = None) -> int:
+    """The user disabled or enabled these keys by hand: every stopper drops them from the record (an undo
+    then leaves them as the user set them). Returns how many entries went. Takes the lock; StopsError when
+    the record cannot be read (the keys stay recorded), LockTimeout when another capit-tui keeps the lock."""
+    from capit_tui.core import lock
+
+    record = record or StopRecord()
+    wanted = set(idents)
+    if not wanted or not os.path.lexists(record.path):  # nothing recorded: no lock to take
+        return 0
+    with lock.held("letting go of keys changed by hand"):
+        stops = record.load()
+        keep = [s for s in stops if s.ident not in wanted]
+        if len(keep) != len(stops):
+            record.save(keep)
+    return len(stops) - len(keep)
+
+
 def _stop(item: Any) -> Stop:
     if not isinstance(item, dict):
         raise TypeError
     fields = {k: item[k] for k in ("platform", "id", "name", "by", "at")}
     if not all(isinstance(v, str) for v in fields.values()):
         raise TypeError
+    fields = {k: clean_text(v, 200) for k, v in fields.items()}  # a file's text, on its way to a terminal
     state = item.get("state", STOPPED)
     if state not in STATES:
         raise ValueError
@@ -141,9 +164,11 @@ class Summary:
     platforms: tuple[str, ...]
 
 
-def summary(stops: Iterable[Stop], by: str = PANIC) -> Summary:
+def summary(stops: Iterable[Stop], by: str = PANIC, platforms: Collection[str] | None = None) -> Summary:
+    """`by`'s stopped keys; only those on `platforms` when given (the configured ones: keys recorded on a
+    platform removed since cannot be undone from here, so a front end does not offer it)."""
     from capit_tui.core.journal import parse_iso
 
-    mine = [s for s in stops if s.by == by]
+    mine = [s for s in stops if s.by == by and (platforms is None or s.platform in platforms)]
     times = [t for t in (parse_iso(s.at) for s in mine) if t is not None]
     return Summary(len(mine), by, max(times) if times else None, tuple(sorted({s.platform for s in mine})))

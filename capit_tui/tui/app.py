@@ -331,6 +331,7 @@ class CapitApp(PanicActions, App[None]):
         self.spend.put(updated)
         self.spend_signal.publish(Update([], [(key.platform, key.id)], [], []))
         if "disabled" in changes:
+            await self.let_go_by_hand(key)
             what = "Disabled" if updated.disabled else "Enabled"
         else:
             what = f"New cap {updated.budget.describe()} on"

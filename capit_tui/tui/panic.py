@@ -24,12 +24,26 @@ class PanicActions:
     def read_stops(self: Any) -> None:
         """The banner's state from the record (at start, after a repair, after a panic or an undo)."""
         try:
-            found = summary(StopRecord().load(), PANIC)
+            found = summary(StopRecord().load(), PANIC, {c.name for c in self.platforms})
         except StopsError as exc:
             self.notify(str(exc), title="Stopped keys", severity="error", markup=False)
             return
         self.stopped = found if found.count else None
         self.stops_signal.publish(self.stopped)
+
+    async def let_go_by_hand(self: Any, key: Any) -> None:
+        """The user disabled or enabled `key` by hand: no stopper holds it any more (core.stops.let_go, in a
+        thread: it may wait for the lock), and the banner counts what the panic still holds."""
+        import asyncio
+
+        from capit_tui.core.stops import let_go
+        from capit_tui.errors import CapitError
+
+        try:
+            if await asyncio.to_thread(let_go, [(key.platform, key.id)]):
+                self.read_stops()
+        except CapitError as exc:
+            self.notify(str(exc), title="Stopped keys", severity="warning", markup=False)
 
     async def start_repairs(self: Any) -> None:
         """Start-up: finish an interrupted run (an interrupted panic included), then show what is stopped."""

@@ -193,3 +193,43 @@ def test_the_record_lives_in_the_data_dir(two, isolated_home):
     from capit_tui.core.paths import data_dir
 
     assert Path(data_dir(), "stops.json").is_file()
+
+
+def test_a_key_enabled_then_disabled_by_hand_since_the_panic_is_not_reenabled_by_its_undo(two):
+    """The user took the key over: `keys enable` then `keys disable` (their own reason) since the panic. The
+    undo must not re-enable it, and `keys enable`/`keys disable` drop it from the record, so the count the
+    undo asks about (and the app's banner) is the keys the panic still holds."""
+    a, b = two
+    fill(a, "alpha", 3)
+    env = env_for(a, b)
+    assert cli(env, "panic", "--yes").returncode == 0
+    names = by_name(a)
+    assert cli(env, "keys", "enable", "alpha-0000", "--yes").returncode == 0
+    assert cli(env, "keys", "disable", "alpha-0000", "--yes").returncode == 0
+    assert cli(env, "keys", "disable", "alpha-0001", "--yes").returncode == 0  # already disabled: the user's now
+    from capit_tui.core.panic import recorded
+
+    assert {s.id for s in recorded()} == {names["alpha-0002"]}
+    u = cli(env, "panic", "--undo", input="y\n")
+    assert u.returncode == 0, u.stderr
+    assert "Re-enable 1 key the panic disabled on openrouter?" in u.stderr
+    assert enabled(a) == {names["alpha-0002"]}
+
+
+def test_undo_says_which_recorded_keys_are_on_a_platform_no_longer_configured(two):
+    a, b = two
+    fill(a, "alpha", 1)
+    fill(b, "beta", 2)
+    env = env_for(a, b)
+    assert cli(env, "panic", "--yes").returncode == 0
+    from capit_tui.core.paths import config_dir
+
+    (config_dir() / "settings.toml").write_text("")  # team removed from settings.toml
+    u = cli(env, "panic", "--undo", "--yes")
+    assert u.returncode == 0, u.stderr
+    assert "openrouter: 1 key re-enabled" in u.stderr
+    assert "2 keys the panic disabled on team stay recorded: team is not configured now" in u.stderr
+    u = cli(env, "panic", "--undo", "--yes")
+    assert "No key is recorded as stopped by a panic" not in u.stderr
+    assert "2 keys the panic disabled on team stay recorded: team is not configured now" in u.stderr
+    assert len(enabled(a)) == 1 and enabled(b) == set()

@@ -286,6 +286,16 @@ def test_pool_events_once_per_crossing_with_the_pool_in_exec_and_once_exit_3(san
     assert disabled_names(sandbox) == {"capit-off"}
 
 
+def test_a_pool_whose_match_pools_no_key_is_said_not_silently_counted_as_zero(sandbox, pooled):
+    """A typo in --pool-match ('capit*-') pools nothing: the budget can never trip, so --enforce would enforce
+    nothing while saying it enforces. watch says so on stderr (once per run), and still exits as the keys say."""
+    p = cli("watch", "--once", "--pool", "daily:1", "--pool-match", "capit*-", "--enforce", env=on(sandbox))
+    assert p.returncode == 0, p.stderr
+    assert "The daily pool (keys matching 'capit*-') pools no key: no key's name matches 'capit*-'" in p.stderr
+    p = cli("watch", "--once", *POOL, env=on(sandbox))
+    assert "pools no key" not in p.stderr
+
+
 def test_enforce_disables_the_pooled_keys_once_and_reenables_them_once_at_the_reset(sandbox, pooled):
     sandbox.spend(pooled["capit-a"], "1.5")  # $10.50 of $10
     p = cli("watch", "--once", *POOL, "--enforce", env=on(sandbox))

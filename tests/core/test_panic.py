@@ -193,3 +193,25 @@ def test_panic_and_undo_across_an_openrouter_sandbox_and_a_one_api_gateway(two):
         back = asyncio.run(undo_panic(platforms))
         assert back.complete and back.done == 55
         assert enabled(a) == before_a and gw_enabled() == before_gw  # g-off stays disabled
+
+
+def test_text_read_back_from_the_record_is_cleaned_and_the_summary_counts_only_configured_platforms():
+    """stops.json is a file: what it says reaches the app's banner and the undo's words, so its strings are
+    cleaned like a platform's; and keys recorded on a platform no longer configured are not what a front end
+    can undo, so the summary it asks for leaves them out."""
+    from capit_tui.core.stops import summary
+
+    evil = "team\x1b]0;pwn\x07\x9b2J"
+    path = StopRecord().path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": 1, "stops": [
+        {"platform": evil, "id": "h1\x1b[2J", "name": "n\x1b[31m", "by": PANIC, "at": "2026-11-21T11:58:00Z"},
+        {"platform": "alpha", "id": "h2", "name": "ok", "by": PANIC, "at": "2026-11-21T11:58:00Z"}]}))
+    stops = StopRecord().load()
+    for s in stops:
+        for value in (s.platform, s.id, s.name, s.by, s.at):
+            assert "\x1b" not in value and "\x9b" not in value and "\x07" not in value
+    assert summary(stops).count == 2  # every platform when none is named
+    only = summary(stops, platforms={"alpha"})
+    assert (only.count, only.platforms) == (1, ("alpha",))
+    assert summary(stops, platforms=set()).count == 0

@@ -6,6 +6,7 @@ core.panic: stopped once at 100%, released once at the reset, a manual panic in 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -52,6 +53,38 @@ def test_parse_pool_refuses_anything_else_in_one_sentence(bad):
     with pytest.raises(ValueError, match="^--pool '") as e:
         parse_pool(bad)
     assert "\n" not in str(e.value)
+
+
+def test_a_zero_pool_is_refused_in_a_pools_words_not_a_keys():
+    with pytest.raises(ValueError) as e:
+        parse_pool("daily:0")
+    said = str(e.value)
+    assert said.startswith("--pool 'daily:0': ") and "pool" in said.partition(": ")[2]
+    assert "uncapped" not in said and "the key" not in said
+
+
+@pytest.mark.parametrize("match", [r"capit-\u001b[31m*", r"capit-*\n", r"capit-\u009b2J*"])
+def test_a_pool_match_in_settings_toml_follows_the_rule_of_pool_match(tmp_path, match):
+    """settings.toml's `match` (a TOML escape, so the file itself is valid) is held to the rule --pool-match
+    follows: a line of text with no control character (it reaches the terminal and --exec's environment)."""
+    from capit_tui.core.pool import check_match
+    from capit_tui.core.settings import SettingsError, parse
+
+    with pytest.raises(ValueError):
+        check_match(json.loads(f'"{match}"'))  # the --pool-match rule refuses it (these escapes mean the same in JSON)
+    text = f'[[pool]]\nperiod = "daily"\namount = "20"\nmatch = "{match}"\n'
+    with pytest.raises(SettingsError, match="pool.match"):
+        parse(text, tmp_path / "settings.toml")
+
+
+def test_an_unspent_pool_says_its_percent_with_one_decimal_like_any_other():
+    from capit_tui.cli.watch_pool import describe
+    from capit_tui.core.watch import Event
+
+    spend = pool_spend(Pool("daily", Decimal(20)), [key("a", "0")], WED)
+    assert str(spend.percent) == "0.0"
+    said = describe(Event("pool-reset", "", WED, pool=spend))
+    assert said == "The daily pool (every key) started a new daily window: $0.00 of $20.00 spent (0.0%) across 1 key."
 
 
 def test_one_pool_per_period():

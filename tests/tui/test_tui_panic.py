@@ -121,3 +121,49 @@ def test_the_panic_confirmation(snap_compare, sb, isolated_home, size):
         await settle(pilot)
 
     assert snap_compare(make_app(sb, isolated_home), terminal_size=size, run_before=run)
+
+
+async def test_a_key_disabled_by_hand_after_the_panic_is_the_users_and_the_banner_counts_one_less(isolated_home):
+    sb = sandbox(seed_keys=4)
+    try:
+        app = make_app(sb, isolated_home)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            n = len(enabled(sb))
+            await pilot.press("exclamation_mark")
+            await settle(pilot)
+            await pilot.press("y")
+            await settle(pilot)
+            assert banner(app).startswith(f"STOPPED: {n} keys disabled by panic")
+            key = app.screen.selected()
+            assert key.id in {s.id for s in StopRecord().load()}
+            await pilot.press("x", "y")  # enabled by hand
+            await settle(pilot)
+            await pilot.press("x", "y")  # and disabled again, for the user's own reason
+            await settle(pilot)
+            assert sb.keys[key.id]["disabled"] is True
+            assert banner(app).startswith(f"STOPPED: {n - 1} keys disabled by panic")
+            await pilot.press("exclamation_mark")
+            await settle(pilot)
+            assert f"Re-enable the {n - 1} keys the panic disabled" in lines(app.screen)
+            await pilot.press("y")
+            await settle(pilot)
+            assert sb.keys[key.id]["disabled"] is True  # the undo left the user's key alone
+            assert len(enabled(sb)) == n - 1 and banner(app) == ""
+    finally:
+        sb.stop()
+
+
+async def test_keys_recorded_on_a_platform_no_longer_configured_raise_no_banner_that_cannot_be_undone(isolated_home):
+    sb = sandbox(seed_keys=2)
+    try:
+        StopRecord().save([Stop("team", "h" * 64, "beta-1", PANIC, "2026-11-21T11:58:00Z")])  # team: removed
+        app = make_app(sb, isolated_home)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert banner(app) == ""
+            await pilot.press("exclamation_mark")
+            await settle(pilot)
+            assert "Disable" in lines(app.screen)  # `!` offers the panic, not an undo it cannot do
+    finally:
+        sb.stop()
