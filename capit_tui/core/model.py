@@ -112,6 +112,9 @@ class CappedKey:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     """When the platform last charged a call to the key; None when it never has (or does not say)."""
+    allowed_models: tuple[str, ...] | None = None
+    """The key's own model allowlist (one-api/new-api tokens): None = any model (or the platform has no such
+    list on its keys); () = none at all. OpenRouter's guardrails are not keys' fields and are not shown here."""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +125,8 @@ class CappedKey:
                 cleaned = clean_text(value, 200)
                 if cleaned != value:
                     object.__setattr__(self, name, cleaned)
+        if self.allowed_models is not None:
+            object.__setattr__(self, "allowed_models", tuple(clean_text(m, 200) for m in self.allowed_models))
 
     @property
     def budget(self) -> Budget:

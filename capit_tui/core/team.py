@@ -9,8 +9,10 @@
   nothing (re-cap and re-tier can come together), per tier create / update / delete, and the drift: what
   changed on the platform since the record (a key re-capped or re-tiered by hand, a key gone, a key found
   by its name that the record does not hold). Each key is named `<team>-<member>`.
-- Tiers are model allowlists the platform enforces: OpenRouter guardrails. Where the platform has none
-  (one-api gateways here), the plan refuses, naming each tier, unless `ignore_tiers`.
+- Tiers are model allowlists the platform enforces: on OpenRouter a guardrail per tier; on one-api/new-api
+  (a platform whose keys hold their own model list, `Platform.key_models`) each member's token's own model
+  list, set at create and corrected by a re-tier when it differs from the tier's. Where the platform has
+  neither, the plan refuses, naming each tier, unless `ignore_tiers`.
 
 core/team_apply.py carries a plan out. No printing here."""
 
@@ -126,6 +128,7 @@ class Facts:
     assigned: dict[str, str] = field(default_factory=dict)  # key id -> id of the team guardrail it holds
     workspaces: dict[str, str] = field(default_factory=dict)  # name (and slug) -> id
     tiers_supported: bool = True
+    key_models: bool = False  # a tier is each key's own model list (one-api/new-api), not a guardrail
     reset_periods: tuple[str, ...] = ("daily", "weekly", "monthly")
     requests: int = 0
 
@@ -142,7 +145,8 @@ async def gather(team: Team, p: Any, keys: list[CappedKey] | None = None) -> Fac
         return list(keys) if keys is not None else await p.list_keys()
 
     if p.kind != "openrouter":
-        return Facts(await listed(), tiers_supported=False, reset_periods=type(p).reset_periods,
+        own = bool(getattr(type(p), "key_models", False))
+        return Facts(await listed(), tiers_supported=own, key_models=own, reset_periods=type(p).reset_periods,
                      requests=p.requests_sent - sent)
     got, workspaces = await asyncio.gather(listed(), gr.workspace_names(p))
     facts = Facts(got, workspaces=workspaces, reset_periods=type(p).reset_periods)
@@ -198,6 +202,7 @@ class Plan:
     tiers: list[TierPlan]
     workspace_id: str | None = None
     tiers_enforced: bool = True
+    tiers_per_key: bool = False  # enforced as each key's own model list (see the module's doc)
     notes: list[str] = field(default_factory=list)  # said before the actions (tiers ignored, ...)
 
     @property
@@ -211,6 +216,25 @@ class Plan:
         """What the plan would do, to tell whether a fresh plan is the one shown."""
         return ([("tier", t.tier, t.action, *t.models) for t in self.tiers]
                 + [("member", m.member, *m.actions) for m in self.members])
+
+    def models_for(self, tier: str | None) -> tuple[str, ...] | None:
+        return tier_models(self.team, tier)
+
+
+def tier_models(team: Team, tier: str | None) -> tuple[str, ...] | None:
+    """The models a key in this tier may call; None (no tier): any model."""
+    return team.tiers[tier].models if tier else None
+
+
+def _same_models(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> bool:
+    return (a is None) == (b is None) and set(a or ()) == set(b or ())
+
+
+def _key_tier(team: Team, key: CappedKey) -> str | None:
+    """The team tier whose models a key's own model list is (None: none of them)."""
+    if key.allowed_models is None:
+        return None
+    return next((t.name for t in team.tiers.values() if _same_models(t.models, key.allowed_models)), None)
 
 
 def plan(team: Team, facts: Facts, record: RecordData, *, disable_removed: bool = False,
@@ -236,7 +260,8 @@ def plan(team: Team, facts: Facts, record: RecordData, *, disable_removed: bool 
     by_name = {g.name: g for g in facts.guardrails}
     tiers: list[TierPlan] = []
     tier_gid: dict[str, str | None] = {}
-    if enforced:
+    per_key = enforced and facts.key_models
+    if enforced and not per_key:
         for t in team.tiers.values():
             g = by_name.get(team.guardrail_name(t.name))
             if g is None:
@@ -276,7 +301,7 @@ def plan(team: Team, facts: Facts, record: RecordData, *, disable_removed: bool 
             mp.actions.append("create")
             members.append(mp)
             continue
-        mp.tier_now = gid_tier.get(facts.assigned.get(key.id, ""))
+        mp.tier_now = _key_tier(team, key) if facts.key_models else gid_tier.get(facts.assigned.get(key.id, ""))
         if key.limit != m.cap or (key.limit_reset or None) != m.reset:
             mp.actions.append("re-cap")
             if rec is not None and rec.key_id == key.id and (
@@ -284,12 +309,16 @@ def plan(team: Team, facts: Facts, record: RecordData, *, disable_removed: bool 
                 mp.drift.append(f"re-capped by hand to {_cap_words(key.limit, key.limit_reset)} (applied: "
                                 f"{_cap_words(_dec(rec.cap), rec.reset)})")
         if enforced:
-            want_gid = tier_gid.get(m.tier) if m.tier else None
-            have_gid = facts.assigned.get(key.id)
-            if (m.tier and (want_gid is None or have_gid != want_gid)) or (not m.tier and have_gid):
+            if per_key:
+                off = not _same_models(key.allowed_models, tier_models(team, m.tier))
+            else:
+                want_gid = tier_gid.get(m.tier) if m.tier else None
+                have_gid = facts.assigned.get(key.id)
+                off = bool((m.tier and (want_gid is None or have_gid != want_gid)) or (not m.tier and have_gid))
+            if off:
                 mp.actions.append("re-tier")
                 if rec is not None and rec.key_id == key.id and rec.tier == m.tier and m.tier:
-                    mp.drift.append(f"its tier was changed by hand (it holds {mp.tier_now or 'no team tier'})")
+                    mp.drift.append(_tier_drift(m.tier, key, mp.tier_now, per_key))
         if key.disabled:
             if rec is not None and rec.state == DISABLED:
                 mp.actions.append("enable")
@@ -312,7 +341,14 @@ def plan(team: Team, facts: Facts, record: RecordData, *, disable_removed: bool 
         else:
             mp.actions.append("revoke")
         members.append(mp)
-    return Plan(team, team.platform, members, tiers, workspace_id, enforced, notes)
+    return Plan(team, team.platform, members, tiers, workspace_id, enforced, per_key, notes)
+
+
+def _tier_drift(tier: str, key: CappedKey, tier_now: str | None, per_key: bool) -> str:
+    if not per_key:
+        return f"its tier was changed by hand (it holds {tier_now or 'no team tier'})"
+    allows = "any model" if key.allowed_models is None else ", ".join(key.allowed_models) or "no model"
+    return f"its models differ from the tier {tier}'s (it allows {allows})"
 
 
 def _workspace(team: Team, facts: Facts) -> str | None:

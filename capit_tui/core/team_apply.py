@@ -9,7 +9,9 @@ of requests (paging.WINDOW at once):
    key's id goes into the entry, its secret to `DIR/<member>.key` (0600, DIR 0700) at once, and the key
    into the record; with no DIR, the secrets are handed to `hand_over` once at the end (the CLI prints a
    table) and the entry marked shown;
-3. re-caps, enables; 4. tier assignments (one request per tier and 100 keys); 5. removed members revoked
+3. re-caps, enables (and, where a tier is each key's own model list, one-api/new-api, re-tiers: the
+   token's models set in the same request; a new key got its tier's models at its create);
+4. tier assignments to guardrails (one request per tier and 100 keys); 5. removed members revoked
    or disabled; 6. guardrails of tiers gone from the file deleted.
 
 The record is saved after every change it follows, so it always names keys that exist (or existed a
@@ -141,7 +143,7 @@ class _Run:
 
         await self.tiers()
         await self.creates()
-        await window([m for m in self.plan.members if {"re-cap", "enable"} & set(m.actions)], self.update, self.size)
+        await window([m for m in self.plan.members if self.updated(m)], self.update, self.size)
         await self.assign()
         await window([m for m in self.plan.members if {"revoke", "disable", "forget"} & set(m.actions)],
                      self.remove, self.size)
@@ -157,6 +159,11 @@ class _Run:
                 self.data.tiers.pop(t.tier, None)
                 self.record.save(self.data)
                 self.out.add("delete tier")
+
+    def updated(self, m: Any) -> list[str]:
+        """The actions of this member that `update` carries out (one update_key request)."""
+        mine = ("re-cap", "re-tier", "enable") if self.plan.tiers_per_key else ("re-cap", "enable")
+        return [a for a in mine if a in m.actions]
 
     async def tiers(self) -> None:
         from capit_tui.platforms import openrouter_guardrails as gr
@@ -209,6 +216,9 @@ class _Run:
                 kwargs["expires_at"] = parse_expiry(want.expires)
             if self.plan.workspace_id:
                 kwargs["workspace_id"] = self.plan.workspace_id
+            tier = want.tier if self.plan.tiers_per_key else None  # guardrails: assigned after (`assign`)
+            if tier:
+                kwargs["models"] = list(self.plan.models_for(tier) or ())
             try:
                 issued = await self.p.create_key(note.name, want.cap, want.reset, **kwargs)
             except PlatformError as exc:
@@ -223,7 +233,7 @@ class _Run:
             else:
                 shown.append((m.member, note.name, issued.secret))
             self.key_ids[m.member] = issued.key.id
-            self.data.members[m.member] = Recorded(issued.key.id, note.name, _s(want.cap), want.reset, None, ACTIVE)
+            self.data.members[m.member] = Recorded(issued.key.id, note.name, _s(want.cap), want.reset, tier, ACTIVE)
             self.out.created.append((m.member, note.masked, where))
             self.out.add("create")
             flush.soon()
@@ -248,6 +258,9 @@ class _Run:
             changes.update(limit=want.cap, reset=want.reset)
         if "enable" in m.actions:
             changes["disabled"] = False
+        if "re-tier" in self.updated(m):
+            models = self.plan.models_for(want.tier)
+            changes["models"] = None if models is None else list(models)
         try:
             await self.p.update_key(m.key.id, **changes)
         except PlatformError as exc:
@@ -257,16 +270,18 @@ class _Run:
         if rec is None or rec.key_id != m.key.id:
             rec = self.data.members[m.member] = Recorded(m.key.id, m.key.name, tier=m.tier_now)
         rec.cap, rec.reset, rec.state = _s(want.cap), want.reset, ACTIVE
+        done = self.updated(m)
+        if "re-tier" in done:
+            rec.tier = want.tier
         self.record.save(self.data)
-        for a in ("re-cap", "enable"):
-            if a in m.actions:
-                self.out.add(a)
+        for a in done:
+            self.out.add(a)
 
     async def assign(self) -> None:
         from capit_tui.platforms import openrouter_guardrails as gr
         from capit_tui.platforms.base import PlatformError
 
-        if not self.plan.tiers_enforced:
+        if not self.plan.tiers_enforced or self.plan.tiers_per_key:
             return
         by_tier: dict[str | None, list[Any]] = {}
         for m in self.plan.members:

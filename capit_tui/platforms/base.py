@@ -143,6 +143,9 @@ class Platform(ABC):
     reset_periods: ClassVar[tuple[str, ...]] = RESETS
     """The reset periods this platform enforces on a cap; () when its caps are lifetime totals."""
     supports_reset: ClassVar[bool] = True  # set from reset_periods for every subclass
+    key_models: ClassVar[bool] = False
+    """Whether a key holds its own model allowlist (`create_key(..., models=)`, `update_key(..., models=)`,
+    `CappedKey.allowed_models`): one-api/new-api tokens do. OpenRouter limits models by guardrails instead."""
     manage_url: str = ""  # where a person creates a management key (a class default, set per instance too)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

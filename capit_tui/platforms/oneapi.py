@@ -19,13 +19,17 @@ see reference/platforms.md section 1):
   wipes fields. It never changes `status`; that takes `PUT /api/token/?status_only=1`.
 * Status: 1 enabled, 2 disabled, 3 expired, 4 exhausted (set by the server when a request finds
   `remain_quota <= 0`). Enabling is refused while the token is exhausted or expired.
+* A token can hold its own model allowlist, which the gateway enforces at inference (403): one-api's
+  `models` (a comma list, empty = any model), new-api's `model_limits_enabled` + `model_limits`. We write
+  new-api's shape when the gateway is new-api (a user id is set: new-api wants `New-Api-User`), one-api's
+  otherwise; an update writes the shape the token was read in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -56,16 +60,21 @@ from capit_tui.platforms.oneapi_wire import (
     as_int,
     auth_error,
     business_error,
+    check_models,
     check_name,
     follow_pages,
+    is_new_api_token,
     matches,
     parse_page,
     plain_key,
     put_body,
+    same_models,
     server_text,
+    set_models,
     to_units,
     to_usd,
     token_id,
+    token_models,
     token_to_key,
 )
 
@@ -80,6 +89,7 @@ class OneApiPlatform(Platform):
 
     kind = "oneapi"
     reset_periods = ()
+    key_models = True  # a token holds its own model allowlist (see the module's doc)
     manage_url = AIHUBMIX_MANAGE_URL
 
     def __init__(self, name: str, base_url: str, management_key: str, *,
@@ -97,6 +107,7 @@ class OneApiPlatform(Platform):
         self._q = Decimal(self.quota_per_usd)
         uid = None if user_id is None else str(user_id).strip()
         self.user_id = uid or None
+        self._new_api = self.user_id is not None  # only new-api wants New-Api-User
         base = base_url.strip().rstrip("/")
         if base.endswith("/v1"):  # the gateway origin is wanted; /v1 is where agents go
             base = base[:-3]
@@ -177,19 +188,23 @@ class OneApiPlatform(Platform):
         return self._to_key(await self._get_token(key_id))
 
     async def create_key(self, name: str, limit: Decimal | None, reset: str | None,
-                         expires_at: datetime | None = None) -> IssuedKey:
-        """A new token; `expires_at` becomes its `expired_time` (Unix seconds; -1 never expires)."""
+                         expires_at: datetime | None = None,
+                         models: Sequence[str] | None = None) -> IssuedKey:
+        """A new token; `expires_at` becomes its `expired_time` (Unix seconds; -1 never expires); `models`
+        its model allowlist (None: any model)."""
         self.check_reset(reset, self.name)
         name = check_name(name, self.name)
+        allowed = None if models is None else check_models(models, self.name)
         remain = 0 if limit is None else self._units(limit)
-        body = {
+        body: dict[str, Any] = {
             "name": name,
             "remain_quota": remain,
             "unlimited_quota": limit is None,
             "expired_time": -1 if expires_at is None else int(expires_at.timestamp()),
-            "models": "",
-            "subnet": "",
         }
+        set_models(body, allowed, new_api=self._new_api)
+        if not self._new_api:
+            body["subnet"] = ""
         # Never retried after it may have reached the server (base `_send`): it could make two keys.
         data = await self._call("POST", TOKEN_PATH, json_body=body, what=f"creating key {name!r}")
         token = data if isinstance(data, dict) and data.get("id") is not None else None
@@ -203,13 +218,29 @@ class OneApiPlatform(Platform):
                 raise CreateUncertain(
                     f"{self.name} created key {name!r} but capit-tui could not read it back ({exc}). "
                     f"Check the keys on {self.manage_url} before trying again.", platform=self.name) from None
+        if allowed is not None and not same_models(token_models(token), allowed):
+            await self._delete_unkept(str(token["id"]), name)
         secret = plain_key(token)
         if secret is None:
             secret = await self._reveal_or_revoke(token, name)
         return IssuedKey(secret=secret, key=self._to_key(token))
 
+    async def _delete_unkept(self, tid: str, name: str) -> None:
+        """A token made with a model list the gateway did not keep could call any model: it goes again."""
+        said = (f"{self.name} did not keep the model list of the new key {name!r} (an older gateway without "
+                "per-key model limits?)")
+        try:
+            await self.delete_key(tid)
+        except PlatformError:
+            raise PlatformError(f"{said}, and deleting it failed. Delete key {tid} by hand on {self.manage_url}.",
+                                platform=self.name) from None
+        raise PlatformError(f"{said}, so capit-tui deleted it again.", platform=self.name)
+
     async def update_key(self, key_id: str, *, name: Any = UNSET, limit: Any = UNSET,
-                         reset: Any = UNSET, disabled: Any = UNSET) -> CappedKey:
+                         reset: Any = UNSET, disabled: Any = UNSET, models: Any = UNSET) -> CappedKey:
+        """`models`: the token's model allowlist (a list of names; None: any model)."""
+        if models is not UNSET and models is not None:
+            models = check_models(models, self.name)
         if reset is not UNSET:
             self.check_reset(reset, self.name)
         if name is not UNSET:
@@ -236,6 +267,9 @@ class OneApiPlatform(Platform):
             fields_changed = fields_changed or (
                 body["unlimited_quota"] != bool(token.get("unlimited_quota"))
                 or body["remain_quota"] != as_int(token.get("remain_quota")))
+        if models is not UNSET and not same_models(token_models(token), models):
+            set_models(body, models, new_api=is_new_api_token(token))
+            fields_changed = True
 
         status = as_int(token.get("status"))
         usable_after = bool(body["unlimited_quota"]) or as_int(body["remain_quota"]) > 0
@@ -278,6 +312,9 @@ class OneApiPlatform(Platform):
                 body["remain_quota"] = new_units - used_now
                 await self._put(body, status_only=False, what=f"updating key {tid}")
                 fresh = await self._get_token(key_id)
+        if models is not UNSET and not same_models(token_models(fresh), models):
+            raise PlatformError(f"{self.name} did not keep the model list of key {tid} (an older gateway without "
+                                f"per-key model limits?); set it on {self.manage_url}.", platform=self.name)
         return self._to_key(fresh)
 
     async def delete_key(self, key_id: str) -> None:

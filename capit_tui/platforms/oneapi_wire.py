@@ -9,7 +9,7 @@ The source facts behind all this are in `oneapi`'s docstring.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -109,6 +109,15 @@ def check_name(name: Any, platform: str) -> str:
     return name
 
 
+def check_models(models: Sequence[str], platform: str) -> tuple[str, ...]:
+    """A model allowlist as the gateway stores it (one comma list): each name trimmed, no blanks, no commas."""
+    names = tuple(dict.fromkeys(str(m).strip() for m in models))
+    if not names or any(not m or "," in m for m in names):
+        raise BadRequest(f"A key's model list on {platform} needs one or more model names, none blank and none "
+                         "with a comma in it.", platform=platform)
+    return names
+
+
 def token_id(key_id: Any, platform: str) -> int:
     s = str(key_id).strip()
     if not s.isdigit() or int(s) <= 0:
@@ -194,6 +203,42 @@ def matches(t: dict[str, Any], name: str, remain: int, unlimited: bool) -> bool:
     return unlimited or as_int(t.get("remain_quota")) + as_int(t.get("used_quota")) == remain
 
 
+def _split(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, str):
+        return ()
+    return tuple(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
+
+
+def is_new_api_token(t: dict[str, Any]) -> bool:
+    """Whether a token as read has new-api's model fields (`model_limits*`) rather than one-api's `models`."""
+    return "model_limits_enabled" in t or "model_limits" in t
+
+
+def token_models(t: dict[str, Any]) -> tuple[str, ...] | None:
+    """The token's model allowlist; None = any model.
+
+    one-api: `models`, a comma list, empty or null = any model (middleware TokenAuth `isModelInList`).
+    new-api: `model_limits` (a comma list) counts only when `model_limits_enabled`; enabled and empty = no
+    model at all (middleware/distributor.go: "该令牌无权访问任何模型")."""
+    if is_new_api_token(t):
+        return _split(t.get("model_limits")) if t.get("model_limits_enabled") else None
+    return _split(t.get("models")) or None
+
+
+def set_models(body: dict[str, Any], models: Sequence[str] | None, new_api: bool) -> None:
+    """Write an allowlist (None = any model) into a create or PUT body, in one-api's or new-api's shape."""
+    joined = ",".join(models or ())
+    if new_api:
+        body["model_limits_enabled"] = bool(models)
+        body["model_limits"] = joined
+    else:
+        body["models"] = joined
+
+
+def same_models(a: Sequence[str] | None, b: Sequence[str] | None) -> bool:
+    return (a is None) == (b is None) and set(a or ()) == set(b or ())
+
+
 def put_body(token: dict[str, Any]) -> dict[str, Any]:
     """The token as read, for a full PUT: every field kept, the secret left out."""
     body = {k: v for k, v in token.items() if k != "key"}
@@ -243,6 +288,7 @@ def token_to_key(t: dict[str, Any], platform: str, quota: Decimal) -> CappedKey:
         created_at=parse_time(t.get("created_time")),
         updated_at=None,
         expires_at=parse_time(as_int(t.get("expired_time"), default=-1)),  # -1: never (parse_time: None)
+        allowed_models=token_models(t),
         extra=extra,
     )
 

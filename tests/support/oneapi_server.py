@@ -18,6 +18,13 @@ summarised in reference/platforms.md section 1:
   values; it never changes status. `?status_only=<anything>` changes only the status. Enabling is
   refused while the token is exhausted (status 4, remain_quota <= 0, capped) or expired.
 * Newer new-api masks keys in GET replies and reveals one with `POST /api/token/{id}/key`.
+* `POST /v1/chat/completions` with `Authorization: Bearer sk-<key>` (one-api `TokenAuth`): an unknown,
+  disabled, expired or exhausted token -> 401; a model outside the token's own list -> 403. one-api
+  (middleware/auth.go): `models` non-empty and the model not in it (exact names, split on ",") ->
+  `{"error": {"message": "该令牌无权使用模型：<model>", "type": "one_api_error"}}` (`abortWithMessage`).
+  new-api (middleware/distributor.go): `model_limits_enabled` and the model not in `model_limits` ->
+  `{"error": {"message": "该令牌无权访问模型 <model>", "type": "new_api_error"}}`. A served call costs
+  `CHAT_COST` quota units, charged to the token (what `spend` does).
 
 Everything received is recorded in `server.requests` for assertions, and `inject()` queues canned
 failures (500, 429 with Retry-After, non-JSON ...) for the next matching requests.
@@ -37,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 KEY_CHARS = string.ascii_letters + string.digits
+CHAT_COST = 1_000  # quota units per served chat call ($0.002)
 
 ONEAPI_FIELDS = ("models", "subnet")
 NEWAPI_FIELDS = ("model_limits_enabled", "model_limits", "allow_ips", "group")
@@ -223,6 +231,8 @@ class OneApiServer:
     def handle(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
                body: Any) -> tuple[int, Any]:
         """The reply as (status, JSON object) or (status, str for a non-JSON body)."""
+        if path == "/v1/chat/completions" and method == "POST":
+            return self._chat(headers, body)
         if not path.startswith("/api/"):
             if method == "GET":  # the web UI catches every other path
                 return 200, "<!doctype html><html><body>one-api</body></html>"
@@ -267,6 +277,33 @@ class OneApiServer:
                     t = self.tokens.get(tid)
                     return 200, ok({"key": t["key"]}) if t else fail("record not found")
         return 404, "404 page not found"
+
+    def _chat(self, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        kind = "new_api_error" if self.new_api else "one_api_error"
+
+        def refuse(status: int, message: str) -> tuple[int, Any]:
+            return status, {"error": {"message": message, "type": kind, "code": ""}}
+
+        key = headers.get("authorization", "").removeprefix("Bearer ").strip().removeprefix("sk-")
+        model = str(body.get("model") or "") if isinstance(body, dict) else ""
+        with self._lock:
+            t = next((t for t in self.tokens.values() if t["key"] == key), None)
+            if t is None:
+                return refuse(401, "无效的令牌")
+            if t["status"] != 1 or (not t["unlimited_quota"] and t["remain_quota"] <= 0):
+                return refuse(401, "该令牌状态不可用")
+            if self.new_api:
+                allowed = [m for m in str(t.get("model_limits") or "").split(",") if m]
+                if t.get("model_limits_enabled") and not allowed:
+                    return refuse(403, "该令牌无权访问任何模型")
+                if t.get("model_limits_enabled") and model not in allowed:
+                    return refuse(403, f"该令牌无权访问模型 {model}")
+            elif t.get("models") and model not in str(t["models"]).split(","):
+                return refuse(403, f"该令牌无权使用模型：{model}")
+            self.spend(t["id"], CHAT_COST)
+        return 200, {"id": "chatcmpl-test", "object": "chat.completion", "model": model,
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                  "finish_reason": "stop"}]}
 
     def _shown(self, t: dict[str, Any]) -> dict[str, Any]:
         out = dict(t)
