@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from capit_tui.cli.common import agents_named, load_settings, parse_cap_or_usage, parse_reset_or_usage, run_async
 from capit_tui.cli.output import confirm, confirm_or_stop, err, info, interrupted_says, out
 from capit_tui.core.durations import parse_expiry
-from capit_tui.core.install import issue_shown
+from capit_tui.core.issuing import issue_shown
 from capit_tui.core.keys import (
     Configured,
     NameTaken,

@@ -11,7 +11,7 @@ old key is revoked only once every file holds the new one.
    in core/rotate_settle.py, here or at the next start, so every agent ends with one working key.
 
 A key no agent holds has no files to write: the front end issues its replacement with
-`issue_replacement` (install.issue_shown: shown once) and asks before revoking the old key (`revoke_old`).
+`issue_replacement` (issuing.issue_shown: shown once) and asks before revoking the old key (`revoke_old`).
 """
 
 from __future__ import annotations
@@ -29,16 +29,8 @@ from capit_tui.core import lock
 from capit_tui.core.backups import Backup, BackupStore
 from capit_tui.core.changes import ApplyError, PlanError, StaleError, plan_edits
 from capit_tui.core.fsutil import UnsafeFile
-from capit_tui.core.install import (
-    Preview,
-    _reraise_interruption,
-    _same_files,
-    answer_of,
-    create,
-    preview,
-    shielded,
-    write_journaled,
-)
+from capit_tui.core.install import Preview, _same_files, preview, write_journaled
+from capit_tui.core.issuing import answer_of, create, reraise_interruption, shielded
 from capit_tui.core.journal import Entry, Journal, KeyNote, iso
 from capit_tui.core.keys import Configured
 from capit_tui.core.ledger import Ledger
@@ -184,7 +176,7 @@ async def rotate(r: Rotation, *, store: BackupStore | None = None, ledger: Ledge
     """Rotate one key held by agents: all or nothing, under the lock, every step journaled first.
     A failure raises RotateError saying what was undone; an interruption is settled and re-raised
     (`report.said` tells how)."""
-    assert r.preview is not None, "a key no agent holds is rotated with install.issue_shown"
+    assert r.preview is not None, "a key no agent holds is rotated with issuing.issue_shown"
     run = _Run(r, store or BackupStore(), ledger or Ledger(), journal or Journal(), report or Report(), progress)
     async with lock.held_async(f"rotating the key {r.old.name}"):
         try:
@@ -199,7 +191,7 @@ async def rotate(r: Rotation, *, store: BackupStore | None = None, ledger: Ledge
             return await run.go(write)
         except BaseException as exc:
             await run.unwind(exc)
-            _reraise_interruption(exc)
+            reraise_interruption(exc)
             raise
         finally:
             await run.p.aclose()
@@ -350,9 +342,9 @@ async def _still_there(p: Any, key_id: str) -> bool:
 async def issue_replacement(r: Rotation, show: Callable[[IssuedKey], None], *,
                             report: Report | None = None) -> IssuedKey:
     """A key no agent holds: issue its replacement (the new name, the old key's cap and reset, the planned
-    expiry) to be handed over by `show`, through `install.issue_shown` (a key nobody was shown is revoked).
+    expiry) to be handed over by `show`, through `issuing.issue_shown` (a key nobody was shown is revoked).
     The old key is left working: the front end asks, then `revoke_old`."""
-    from capit_tui.core.install import issue_shown
+    from capit_tui.core.issuing import issue_shown
 
     assert not r.held, "a key agents hold is rotated with rotate()"
     return await issue_shown(r.platform, r.new_name, r.old.limit, r.old.limit_reset, show, report=report,

@@ -87,7 +87,8 @@ class ReviewScreen(DiffReviewScreen):
 
     @work(exclusive=True, group="install", exit_on_error=False)
     async def install(self) -> None:
-        from capit_tui.core.install import InstallError, execute, issue_shown
+        from capit_tui.core.install import InstallError, execute
+        from capit_tui.core.issuing import issue_shown
         from capit_tui.errors import CapitError
         from capit_tui.platforms.base import PlatformError
 
