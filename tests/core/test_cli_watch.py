@@ -373,6 +373,10 @@ def test_a_one_api_pool_counts_from_the_spend_history_and_says_a_new_key_counts_
         p = cli("watch", "--once", "--pool", "daily:5", env=env)
         assert p.returncode == 0 and p.stdout == "", p.stderr  # its $2 is from before: not counted
         gw.spend(token["id"], 2_000_000)  # $4 today
+        # The history keeps one sample per key and second (the later one): a second poll within the same
+        # second as the first would replace the first sample, the baseline this test is about. Polls are
+        # at least 5 s apart in real use (watch --interval).
+        time.sleep(1.05 - time.time() % 1)
         p = cli("watch", "--once", "--pool", "daily:5", env=env)
         assert p.returncode == 3, p.stderr
         (line,) = lines(p.stdout)
