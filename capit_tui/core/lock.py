@@ -36,6 +36,7 @@ WAIT_ENV = "CAPIT_LOCK_WAIT"
 DEFAULT_WAIT = 30.0
 POLL = 0.05
 IN_LOOP_WAIT = 2.0
+SAY_AFTER = 1.0  # a wait is said once it has lasted this long (half the limit when that is shorter)
 LOCK_NAME = "lock"
 _WIN_OFFSET = 1 << 20  # msvcrt locks are mandatory: lock a byte far past the holder's note
 
@@ -99,7 +100,8 @@ def held(doing: str, *, wait: float | None = None, waiting: Callable[[str], None
     in_loop = _loop_running()
     if in_loop:  # a sync wait here freezes the loop: a short one for another process, none for this one
         limit = min(limit, IN_LOOP_WAIT)
-    deadline = time.monotonic() + limit
+    start = time.monotonic()
+    deadline = start + limit
     said = False
     while True:
         h = _try_take(doing)
@@ -109,7 +111,7 @@ def held(doing: str, *, wait: float | None = None, waiting: Callable[[str], None
             raise LockBusy(_gave_up(0, busy=True))
         if time.monotonic() >= deadline:
             raise (LockBusy if in_loop else LockTimeout)(_gave_up(limit, busy=in_loop))
-        if not said:
+        if not said and _time_to_say(start, limit):
             said = True
             _say(waiting, limit)
         time.sleep(POLL)
@@ -130,7 +132,8 @@ async def held_async(doing: str, *, wait: float | None = None,
             yield
         return
     limit = wait_seconds() if wait is None else wait
-    deadline = time.monotonic() + limit
+    start = time.monotonic()
+    deadline = start + limit
     said = False
     while True:
         h = _try_take(doing)
@@ -138,7 +141,7 @@ async def held_async(doing: str, *, wait: float | None = None,
             break
         if time.monotonic() >= deadline:
             raise LockTimeout(_gave_up(limit, busy=False))
-        if not said:
+        if not said and _time_to_say(start, limit):
             said = True
             _say(waiting, limit)
         await _asyncio().sleep(POLL)
@@ -261,6 +264,12 @@ else:
 
 
 # ---------------------------------------------------------------- words
+
+
+def _time_to_say(start: float, limit: float) -> bool:
+    """A wait is said only once it has lasted SAY_AFTER (or half the limit, when shorter): two pieces of
+    one app meeting at the lock for a moment (a spend sample and a ledger write) are no news to anyone."""
+    return time.monotonic() - start >= min(SAY_AFTER, limit / 2)
 
 
 def _say(waiting: Callable[[str], None] | None, limit: float) -> None:

@@ -87,7 +87,7 @@ def test_a_waiter_goes_on_when_the_holder_is_done():
     p = other_process("""
         with lock.held("revoking the key k"):
             print("HELD", flush=True)
-            time.sleep(0.8)
+            time.sleep(1.6)
     """)
     assert p.stdout is not None and p.stdout.readline().strip() == "HELD"
     said: list[str] = []
@@ -95,7 +95,37 @@ def test_a_waiter_goes_on_when_the_holder_is_done():
     with lock.held("installing", wait=30, waiting=said.append):
         waited = time.monotonic() - started
     p.wait(timeout=30)
-    assert waited > 0.2 and len(said) == 1 and f"(pid {p.pid}) is revoking the key k" in said[0]
+    assert waited > 1.0 and len(said) == 1 and f"(pid {p.pid}) is revoking the key k" in said[0]
+
+
+def test_a_wait_shorter_than_a_second_is_not_said():
+    """Two pieces of one app meeting at the lock for a moment (the app's spend sample and a ledger write)
+    showed the user 'this capit-tui is recording spend history; waiting up to 30 s' for nothing."""
+    said: list[str] = []
+
+    def hold_briefly() -> None:
+        with lock.held("recording spend history"):
+            time.sleep(0.3)
+
+    async def wait_async() -> None:
+        async with lock.held_async("writing its ledger", waiting=said.append):
+            pass
+
+    for how in ("sync", "async"):
+        t = threading.Thread(target=hold_briefly)
+        t.start()
+        while lock.holder()[1] != "recording spend history":
+            time.sleep(0.01)
+        started = time.monotonic()
+        if how == "async":
+            asyncio.run(wait_async())
+        else:
+            with lock.held("writing its ledger", waiting=said.append):
+                pass
+        waited = time.monotonic() - started
+        t.join()
+        assert 0.1 < waited < 1.0, (how, waited)  # it did wait for the sample, and quietly
+    assert said == []
 
 
 def test_the_lock_dies_with_a_killed_holder():
