@@ -91,6 +91,9 @@ def check_regular(path: Path, *, follow: bool = True, limit: int | None = MAX_AG
     return st
 
 
+REREADS = 3  # a file replaced by another regular file between the check and the open is read again
+
+
 def read_regular(path: Path, *, follow: bool = True, limit: int | None = MAX_AGENT_FILE) -> bytes | None:
     """The bytes of the regular file at `path`, or None when it does not exist.
 
@@ -100,20 +103,29 @@ def read_regular(path: Path, *, follow: bool = True, limit: int | None = MAX_AGE
     raised as they are.
     """
     path = Path(path)
-    st = check_regular(path, follow=follow, limit=limit)
-    if st is None:
-        return None
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     if not follow:
         flags |= getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    try:
-        now = os.fstat(fd)
-        if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+    for attempt in range(REREADS + 1):
+        st = check_regular(path, follow=follow, limit=limit)
+        if st is None:
+            return None
+        try:
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            return None
+        try:
+            now = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        if stat.S_ISREG(now.st_mode) and (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+            break
+        os.close(fd)
+        if not stat.S_ISREG(now.st_mode) or attempt == REREADS:
             raise UnsafeFile(f"{path} was replaced while capit-tui was reading it; try again.")
+        # another regular file took its place (an editor's or another capit-tui's atomic save): read that one
+    try:
         chunks = []
         left = (limit + 1) if limit is not None else -1
         while left != 0:

@@ -360,3 +360,46 @@ def test_a_fifo_on_path_named_like_an_agent_does_not_block(tmp_path):
         print(st.found)
     """, timeout=30)
     assert proc.stdout.strip() == "binary"
+
+
+def _swap_before_open(monkeypatch, path: Path, swap) -> None:
+    """Replace `path` (by `swap`) after read_regular's check and before its open, once."""
+    import capit_tui.core.fsutil as fsutil
+
+    real_open, done = os.open, []
+
+    def racing_open(p, flags, *args):
+        if Path(p) == path and not done:
+            done.append(True)
+            swap()
+        return real_open(p, flags, *args)
+
+    monkeypatch.setattr(fsutil.os, "open", racing_open)
+
+
+def test_a_file_saved_atomically_while_it_is_read_is_read_again_not_refused(tmp_path, monkeypatch):
+    """Another capit-tui's (or an editor's) atomic save between the check and the open made a concurrent
+    install fail with 'was replaced while capit-tui was reading it' (seen in CI: four installs at once)."""
+    f = tmp_path / "settings.json"
+    f.write_text('{"old": 1}')
+
+    def save_atomically() -> None:
+        tmp = tmp_path / "settings.json.tmp"
+        tmp.write_text('{"new": 2}')
+        os.replace(tmp, f)
+
+    _swap_before_open(monkeypatch, f, save_atomically)
+    assert read_regular(f) == b'{"new": 2}'
+
+
+def test_a_fifo_swapped_in_while_a_file_is_read_is_still_refused(tmp_path, monkeypatch):
+    f = tmp_path / "settings.json"
+    f.write_text("{}")
+
+    def fifo_in_its_place() -> None:
+        f.unlink()
+        os.mkfifo(f)
+
+    _swap_before_open(monkeypatch, f, fifo_in_its_place)
+    with pytest.raises(UnsafeFile, match="was replaced while capit-tui was reading it"):
+        read_regular(f)
