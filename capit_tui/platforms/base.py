@@ -15,7 +15,7 @@ import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import httpx
 
@@ -344,6 +344,33 @@ class Platform(ABC):
         headers = [(k, v) for k, v in resp.headers.multi_items()
                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
         return httpx.Response(resp.status_code, headers=headers, content=bytes(body), request=request)
+
+    async def _delete_lost_create(self, name: str, started: Any, exc: PlatformError,
+                                  found: list[CappedKey]) -> NoReturn:
+        """After a create whose answer was lost: delete the keys named `name` made since just before it
+        (`found`: the platform's keys of that name, however it lists them), then raise CreateUncertain
+        saying what was seen and what to do. Nothing found does not prove nothing was made: a server still
+        working on the request (a timeout) can create the key after this look."""
+        from datetime import timedelta
+
+        shown = clean_text(name, 60)
+        window = started - timedelta(minutes=2)
+        orphans = [k for k in found if k.name == name and (k.created_at is None or k.created_at >= window)]
+        removed = 0
+        for k in orphans:
+            try:
+                await self.delete_key(k.id)
+                removed += 1
+            except PlatformError:
+                pass
+        if orphans and removed < len(orphans):
+            raise CreateUncertain(
+                f"{exc} A key named '{shown}' was created without its secret reaching capit-tui and could "
+                "not be deleted; revoke it with `capit-tui keys revoke`.", platform=self.name) from None
+        tail = (" A half-made key was found and deleted." if removed else
+                f" No key was created as far as capit-tui can see; if a key named '{shown}' shows up in "
+                "`capit-tui keys list`, revoke it.")
+        raise CreateUncertain(f"{exc}{tail}", platform=self.name) from None
 
     def _uncertain(self, method: str, idempotent: bool, err: PlatformError) -> PlatformError:
         if method != "POST" or idempotent:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -224,23 +224,7 @@ class LiteLLMPlatform(Platform):
             raise CreateUncertain(
                 f"{exc} The key '{clean_text(name, 60)}' may have been created anyway; run `capit-tui keys "
                 "list` and revoke it if it is there.", platform=self.name) from None
-        window = started - timedelta(minutes=2)
-        orphans = [k for k in found if k.name == name and (k.created_at is None or k.created_at >= window)]
-        removed = 0
-        for k in orphans:
-            try:
-                await self.delete_key(k.id)
-                removed += 1
-            except PlatformError:
-                pass
-        if orphans and removed < len(orphans):
-            raise CreateUncertain(
-                f"{exc} A key named '{clean_text(name, 60)}' was created without its secret reaching capit-tui "
-                "and could not be deleted; revoke it with `capit-tui keys revoke`.", platform=self.name) from None
-        tail = (" A half-made key was found and deleted." if removed else
-                f" No key was created as far as capit-tui can see; if a key named '{clean_text(name, 60)}' "
-                "shows up in `capit-tui keys list`, revoke it.")
-        raise CreateUncertain(f"{exc}{tail}", platform=self.name) from None
+        await self._delete_lost_create(name, started, exc, found)
 
     async def update_key(self, key_id: str, *, name: Any = UNSET, limit: Any = UNSET,
                          reset: Any = UNSET, disabled: Any = UNSET) -> CappedKey:
