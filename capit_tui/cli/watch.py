@@ -76,9 +76,9 @@ def cmd_watch(ns: argparse.Namespace) -> int:
 async def _watch(ns: argparse.Namespace, platforms: list[core.Configured], state: watch.WatchState,
                  at: tuple[Decimal, ...], webhook: str | None, secrets: list[str],
                  pools: Sequence[core_pool.Pool] = (), pool_at: tuple[Decimal, ...] = core_pool.DEFAULT_AT) -> int:
-    import httpx
+    from capit_tui.platforms.transport import HttpTransport
 
-    client = httpx.AsyncClient(timeout=watch.WEBHOOK_TIMEOUT, follow_redirects=False) if webhook else None
+    client = HttpTransport() if webhook else None
     said_unrecorded: str | None = None
     said_empty: set[str] = set()  # the pools said to pool no key (said once, again after they pooled some)
     try:
@@ -106,7 +106,7 @@ async def _watch(ns: argparse.Namespace, platforms: list[core.Configured], state
             await asyncio.sleep(ns.interval)
     finally:
         if client is not None:
-            await client.aclose()
+            client.close()
 
 
 def _save(state: watch.WatchState) -> None:
@@ -225,21 +225,25 @@ def _kill(pid: int) -> None:
 
 
 async def post_webhook(client: Any, url: str, event: watch.Event, text: str) -> bool:
-    """POST the event (a Slack-compatible `text` and the event as JSON) within WEBHOOK_TIMEOUT s. A failure
-    is said on stderr naming the host only: the rest of a webhook URL is often its secret."""
-    import httpx
+    """POST the event (a Slack-compatible `text` and the event as JSON) within WEBHOOK_TIMEOUT s, through the
+    program's one transport (no redirects followed; the reply's body is not read). A failure is said on stderr
+    naming the host only: the rest of a webhook URL is often its secret."""
+    import time
+
+    from capit_tui.platforms.transport import Request, TimedOut, Timeout, TransportError, fetch
 
     host = urlsplit(url).hostname or "the webhook"
+    seconds = watch.WEBHOOK_TIMEOUT
+    request = Request.build("POST", url, "", json=watch.webhook_body(event, f"capit-tui: {text}"),
+                            headers={"User-Agent": "capit-tui"}, timeout=Timeout(connect=seconds, read=seconds),
+                            deadline=time.monotonic() + seconds, limit=0)
     try:
-        async with asyncio.timeout(watch.WEBHOOK_TIMEOUT):
-            async with client.stream("POST", url, json=watch.webhook_body(event, f"capit-tui: {text}"),
-                                     headers={"User-Agent": "capit-tui"}) as resp:
-                status = resp.status_code
-    except TimeoutError:
-        err(f"The webhook at {host} did not answer within {watch.WEBHOOK_TIMEOUT:.0f} s ({event.kind} event).")
+        status = (await fetch(client, request)).status_code
+    except TimedOut:
+        err(f"The webhook at {host} did not answer within {seconds:.0f} s ({event.kind} event).")
         return False
-    except httpx.HTTPError as exc:
-        err(f"The webhook at {host} could not be reached ({type(exc).__name__}) for the {event.kind} event.")
+    except TransportError as exc:
+        err(f"The webhook at {host} could not be reached ({exc.reason}) for the {event.kind} event.")
         return False
     if not 200 <= status < 300:
         err(f"The webhook at {host} answered {status} to the {event.kind} event.")

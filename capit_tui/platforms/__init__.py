@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
-# httpx's own __init__ imports its command-line client (httpx._main, and with it click, rich and
-# pygments) whenever those happen to be installed, as they are beside Textual: tens of milliseconds
-# on every `keys list`. capit-tui never runs httpx's CLI, so that import is marked absent before httpx
-# is first imported (httpx then defines a stub `main` instead). Every import of httpx in capit-tui
-# goes through this package.
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-
-if TYPE_CHECKING:  # keep `import capit_tui.platforms` cheap: httpx loads with an adapter
+if TYPE_CHECKING:  # keep `import capit_tui.platforms` cheap: the transport loads with an adapter
     from capit_tui.core.settings import PlatformConfig
     from capit_tui.platforms.base import Platform
 

@@ -1,23 +1,21 @@
 """What every platform implements (the `Platform` protocol) and the typed errors it raises.
 
-One `httpx.AsyncClient` per platform with timeouts. Reads (GET) retry with backoff and honour
-Retry-After within a bound; a 429 is retried for any method because the server did not act on it;
-a create is never retried after it may have reached the server (it could make two keys).
-The pieces of that plumbing (retry policy, timeouts, deadline, size bound) live in `platforms.http`;
-`Platform._send` puts them together.
+One transport per platform (`platforms.transport`: http.client on worker threads) with timeouts.
+Reads (GET) retry with backoff and honour Retry-After within a bound; a 429 is retried for any method
+because the server did not act on it; a create is never retried after it may have reached the server
+(it could make two keys). The pieces of that plumbing live in `platforms.http` (retry policy, timeouts,
+deadline) and `platforms.transport` (connections, size bound); `Platform._send` puts them together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import ssl
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, ClassVar, NoReturn
-
-import httpx
 
 from capit_tui.core import http_policy
 from capit_tui.core.model import RESETS, UNSET, Balance, CappedKey, IssuedKey, KeyInfo
@@ -27,16 +25,27 @@ from capit_tui.errors import CapitError
 from capit_tui.platforms.http import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
-    MAX_BODY,
     RetryPolicy,
     _error_message,
     _seconds,
-    _TooLarge,
     _transport_reason,
     _what,
+    as_timeout,
     default_timeout,
     request_deadline,
     retry_after_seconds,
+)
+from capit_tui.platforms.transport import (
+    MAX_BODY,
+    HttpTransport,
+    Reply,
+    Request,
+    TimedOut,
+    Timeout,
+    TooLarge,
+    Transport,
+    TransportError,
+    fetch,
 )
 
 # ---------------------------------------------------------------- errors
@@ -123,21 +132,11 @@ class CreateUncertain(PlatformError):
     kind = "create-uncertain"
 
 
-def _verify_for(base_url: str) -> ssl.SSLContext | bool:
-    """Certificate checks for https:// (httpx's default: certifi's CAs, loaded when the client is made);
-    for a plain http:// base URL (the sandbox, a gateway on this machine) a bare context that loads no
-    CA file, since no TLS is spoken there: that file costs ~17 ms of start-up on every `keys list`.
-    The bare context trusts nothing, so should anything ever speak TLS through it, it fails closed."""
-    if base_url.lower().startswith("http://"):
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    return True
-
-
 # ---------------------------------------------------------------- the protocol
 
 
 class Platform(ABC):
-    """A place that mints capped keys. Async; one HTTP client each; close with `aclose()`."""
+    """A place that mints capped keys. Async; one HTTP transport each; close with `aclose()`."""
 
     kind: ClassVar[str] = ""
     reset_periods: ClassVar[tuple[str, ...]] = RESETS
@@ -164,9 +163,9 @@ class Platform(ABC):
                           platform=name)
 
     def __init__(self, name: str, base_url: str, management_key: str, *,
-                 timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                 timeout: Timeout | float = DEFAULT_TIMEOUT,
                  retry: RetryPolicy = DEFAULT_RETRY,
-                 transport: httpx.AsyncBaseTransport | None = None,
+                 transport: Transport | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  allow_http: bool = False):
         self.name = name
@@ -186,28 +185,23 @@ class Platform(ABC):
         self.retry = retry
         self._sleep = sleep
         self.requests_sent = 0
-        self._timeout = default_timeout() if timeout is DEFAULT_TIMEOUT else timeout
+        self._timeout = default_timeout() if timeout is DEFAULT_TIMEOUT else as_timeout(timeout)
         self._deadline = request_deadline() if timeout is DEFAULT_TIMEOUT else _seconds(timeout)
         self._transport = transport
-        self._http: httpx.AsyncClient | None = None
+        self._http: Transport | None = None
+        self._headers: dict[str, str] = {}
 
     def _refuse_plain_http(self) -> None:
         if self._refused is not None:
             raise PlainHttpRefused(self._refused, platform=self.name)
 
     @property
-    def _client(self) -> httpx.AsyncClient:
-        """The platform's one HTTP client, made on first use (building an adapter opens nothing)."""
-        self._refuse_plain_http()  # no client, so no request, for a refused plain-http base URL
+    def _client(self) -> Transport:
+        """The platform's one transport, made on first use (building an adapter opens nothing)."""
+        self._refuse_plain_http()  # no transport, so no request, for a refused plain-http base URL
         if self._http is None:
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url,
-                verify=_verify_for(self.base_url),
-                timeout=self._timeout,
-                headers=self._auth_headers(self._management_key) | {"User-Agent": "capit-tui"},
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-            )
+            self._headers = self._auth_headers(self._management_key) | {"User-Agent": "capit-tui"}
+            self._http = self._transport if self._transport is not None else HttpTransport()
         return self._http
 
     def __repr__(self) -> str:
@@ -256,7 +250,7 @@ class Platform(ABC):
 
     async def aclose(self) -> None:
         if self._http is not None:
-            await self._http.aclose()
+            self._http.close()  # closes idle kept-alive connections only: nothing blocks
             self._http = None
 
     async def __aenter__(self) -> "Platform":
@@ -268,7 +262,7 @@ class Platform(ABC):
     # ------------------------------------------------------------ HTTP plumbing
 
     async def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                    json_body: Any = None, idempotent: bool | None = None) -> httpx.Response:
+                    json_body: Any = None, idempotent: bool | None = None) -> Reply:
         """Send with the retry policy; return a 2xx response or raise a typed PlatformError."""
         self._refuse_plain_http()
         if idempotent is None:
@@ -278,30 +272,28 @@ class Platform(ABC):
             try:
                 self.requests_sent += 1
                 resp = await self._bounded(method, path, params, json_body)
-            except _TooLarge:
+            except TooLarge:
                 raise MalformedResponse(
                     f"{self.name} sent more than {MAX_BODY // (1024 * 1024)} MB in reply to {_what(method, path)}; "
                     "capit-tui stopped reading it.", platform=self.name) from None
-            except httpx.TimeoutException as exc:
+            except TimedOut as exc:
                 err: PlatformError = NetworkError(
                     f"{self.name} did not answer in time ({_what(method, path)}). "
                     "Check your connection and try again.", platform=self.name)
-                sent = not isinstance(exc, httpx.ConnectTimeout)
-                if attempt + 1 < self.retry.attempts and (idempotent or not sent):
+                if attempt + 1 < self.retry.attempts and (idempotent or not exc.sent):
                     await self._sleep(self.retry.backoff(attempt))
                     attempt += 1
                     continue
-                raise self._uncertain(method, idempotent, err) if sent else err from None
-            except httpx.TransportError as exc:
-                sent = not isinstance(exc, httpx.ConnectError)
+                raise self._uncertain(method, idempotent, err) if exc.sent else err from None
+            except TransportError as exc:
                 err = NetworkError(
                     f"Could not reach {self.name} at {self.base_url} ({_transport_reason(exc)}). "
                     "Check your connection, or the base URL in settings.", platform=self.name)
-                if attempt + 1 < self.retry.attempts and (idempotent or not sent):
+                if attempt + 1 < self.retry.attempts and (idempotent or not exc.sent):
                     await self._sleep(self.retry.backoff(attempt))
                     attempt += 1
                     continue
-                raise self._uncertain(method, idempotent, err) if sent else err from None
+                raise self._uncertain(method, idempotent, err) if exc.sent else err from None
 
             if resp.status_code < 400:
                 return resp
@@ -324,26 +316,12 @@ class Platform(ABC):
                 raise self._uncertain(method, idempotent, err)
             raise err
 
-    async def _bounded(self, method: str, path: str, params: dict[str, Any] | None, json_body: Any) -> httpx.Response:
-        """One request whose whole reply must arrive within the deadline and within MAX_BODY bytes
-        (decoded, so a compressed bomb counts at its real size)."""
-        request = self._client.build_request(method, path, params=params, json=json_body)
-        try:
-            async with asyncio.timeout(self._deadline):
-                resp = await self._client.send(request, stream=True)
-                try:
-                    body = bytearray()
-                    async for chunk in resp.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_BODY:
-                            raise _TooLarge
-                finally:
-                    await resp.aclose()
-        except TimeoutError:
-            raise httpx.ReadTimeout("the whole reply did not arrive in time", request=request) from None
-        headers = [(k, v) for k, v in resp.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-        return httpx.Response(resp.status_code, headers=headers, content=bytes(body), request=request)
+    async def _bounded(self, method: str, path: str, params: dict[str, Any] | None, json_body: Any) -> Reply:
+        """One request whose whole reply must arrive within the deadline and within MAX_BODY bytes."""
+        client = self._client
+        request = Request.build(method, self.base_url, path, params=params, json=json_body, headers=self._headers,
+                                timeout=self._timeout, deadline=time.monotonic() + self._deadline)
+        return await fetch(client, request)
 
     async def _delete_lost_create(self, name: str, started: Any, exc: PlatformError,
                                   found: list[CappedKey]) -> NoReturn:
@@ -377,7 +355,7 @@ class Platform(ABC):
             return err
         return CreateUncertain(str(err), platform=self.name)
 
-    def _error_for(self, resp: httpx.Response, method: str, path: str) -> PlatformError:
+    def _error_for(self, resp: Reply, method: str, path: str) -> PlatformError:
         """Map an error response to a typed error. Subclasses may refine (see one-api)."""
         status = resp.status_code
         detail = _error_message(resp)
@@ -408,7 +386,7 @@ class Platform(ABC):
         return PlatformError(f"{self.name} answered {status} to {what}{': ' + detail if detail else ''}.",
                              platform=self.name, status=status)
 
-    def _json(self, resp: httpx.Response, what: str) -> Any:
+    def _json(self, resp: Reply, what: str) -> Any:
         try:
             return resp.json()
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):

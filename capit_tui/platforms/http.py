@@ -1,6 +1,7 @@
 """The HTTP plumbing every platform adapter shares: retry policy, timeouts and the whole-request
-deadline, the reply size bound, Retry-After, concurrent fan-out, and short descriptions of what
-went wrong. `base.Platform._send` puts these together; nothing here knows about platforms.
+deadline, Retry-After, concurrent fan-out, and short descriptions of what went wrong. The transport
+itself (connections, the size bound, the worker threads) is `platforms.transport`.
+`base.Platform._send` puts these together; nothing here knows about platforms.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import httpx
-
 from capit_tui.core.redact import redact
+from capit_tui.platforms.transport import Reply, Timeout, TransportError
 
 T = TypeVar("T")
 
@@ -37,11 +37,11 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
-DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+DEFAULT_TIMEOUT = Timeout(connect=5.0, read=15.0)
 TIMEOUT_ENV = "CAPIT_HTTP_TIMEOUT"
 
 
-def default_timeout() -> httpx.Timeout:
+def default_timeout() -> Timeout:
     """DEFAULT_TIMEOUT, or CAPIT_HTTP_TIMEOUT seconds (a positive number) for every phase of a request.
 
     Read when an adapter is built, so a slow link (or a test) can move it without code."""
@@ -52,12 +52,10 @@ def default_timeout() -> httpx.Timeout:
         except ValueError:
             seconds = math.nan
         if math.isfinite(seconds) and seconds > 0:
-            return httpx.Timeout(seconds)
+            return Timeout(connect=seconds, read=seconds)
     return DEFAULT_TIMEOUT
 
 
-MAX_BODY = 4 * 1024 * 1024
-"""The most a platform may send in one reply (a page of 100 keys is about 40 KB)."""
 DEFAULT_DEADLINE = 30.0
 
 
@@ -68,11 +66,7 @@ def request_deadline() -> float:
     return DEFAULT_DEADLINE if t is DEFAULT_TIMEOUT else float(t.read or DEFAULT_DEADLINE)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def retry_after_seconds(resp: httpx.Response) -> float | None:
+def retry_after_seconds(resp: Reply) -> float | None:
     value = resp.headers.get("retry-after")
     if not value:
         return None
@@ -107,10 +101,14 @@ async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:
     return [t.result() for t in tasks]
 
 
-def _seconds(timeout: httpx.Timeout | float) -> float:
+def as_timeout(timeout: Timeout | float) -> Timeout:
+    return timeout if isinstance(timeout, Timeout) else Timeout(connect=float(timeout), read=float(timeout))
+
+
+def _seconds(timeout: Timeout | float) -> float:
     """The longest phase of a timeout, as the deadline for a whole request (at least 1 s)."""
-    if isinstance(timeout, httpx.Timeout):
-        phases = [s for s in (timeout.connect, timeout.read, timeout.write, timeout.pool) if s]
+    if isinstance(timeout, Timeout):
+        phases = [s for s in (timeout.connect, timeout.read) if s]
         return max(phases, default=DEFAULT_DEADLINE) * 2
     return max(1.0, float(timeout) * 2)
 
@@ -119,17 +117,11 @@ def _what(method: str, path: str) -> str:
     return f"{method} {path}"
 
 
-def _transport_reason(exc: Exception) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused or host not found"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the connection was dropped"
-    if isinstance(exc, httpx.ReadError):
-        return "the connection was reset"
-    return type(exc).__name__
+def _transport_reason(exc: TransportError) -> str:
+    return exc.reason
 
 
-def _error_message(resp: httpx.Response) -> str:
+def _error_message(resp: Reply) -> str:
     """The server's own error text, short and with anything secret-shaped masked."""
     try:
         body = resp.json()

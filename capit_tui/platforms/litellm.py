@@ -30,8 +30,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo
 from capit_tui.core.money import to_json_number
 from capit_tui.core.text import clean_text
@@ -59,6 +57,7 @@ from capit_tui.platforms.litellm_wire import (
     to_key,
 )
 from capit_tui.platforms.paging import WINDOW, CountHints, PagingStopped, sliding_pages
+from capit_tui.platforms.transport import Reply
 
 MAX_MODELS = 5_000  # GET /v1/models: past that a proxy is sending junk
 
@@ -272,7 +271,7 @@ class LiteLLMPlatform(Platform):
                 "paste the proxy's master key (general_settings.master_key or LITELLM_MASTER_KEY) or a proxy "
                 "admin's virtual key instead.")
 
-    def _error_for(self, resp: httpx.Response, method: str, path: str) -> PlatformError:
+    def _error_for(self, resp: Reply, method: str, path: str) -> PlatformError:
         status = resp.status_code
         try:
             body = resp.json()

@@ -35,8 +35,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from capit_tui.core.model import Balance, CappedKey, IssuedKey, KeyInfo
 from capit_tui.core.money import to_decimal
 from capit_tui.core.redact import redact
@@ -77,6 +75,7 @@ from capit_tui.platforms.oneapi_wire import (
     token_models,
     token_to_key,
 )
+from capit_tui.platforms.transport import Reply, Timeout, Transport
 
 AIHUBMIX_PRESET = {"kind": "oneapi", "base_url": "https://aihubmix.com", "quota_per_usd": 500000}
 """AIHubMix: a one-api gateway; 500 000 quota units = $1 on every AIHubMix docs page."""
@@ -93,9 +92,9 @@ class OneApiPlatform(Platform):
     manage_url = AIHUBMIX_MANAGE_URL
 
     def __init__(self, name: str, base_url: str, management_key: str, *,
-                 timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+                 timeout: Timeout | float = DEFAULT_TIMEOUT,
                  retry: RetryPolicy = DEFAULT_RETRY,
-                 transport: httpx.AsyncBaseTransport | None = None,
+                 transport: Transport | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  quota_per_usd: int = 500_000,
                  user_id: str | int | None = None,
@@ -429,7 +428,7 @@ class OneApiPlatform(Platform):
             f"{self.name} sent a reply to {what} that is not a one-api answer. "
             f"Check that {self.base_url} is the gateway's address.", platform=self.name)
 
-    def _error_for(self, resp: httpx.Response, method: str, path: str) -> PlatformError:
+    def _error_for(self, resp: Reply, method: str, path: str) -> PlatformError:
         status = resp.status_code
         detail = server_text(_error_message(resp), self._management_key)
         if status == 401 or (status == 403 and ("无权" in detail or "access token" in detail.lower())):

@@ -14,7 +14,7 @@ printed or logged: the server prints no request lines, and the admin view of rec
 replaces credentials with the key hash.
 
     with Sandbox(seed_keys=40) as sb:
-        httpx.get(sb.base_url + "/keys", headers={"Authorization": f"Bearer {sb.management_key}"})
+        urllib.request.urlopen(urllib.request.Request(sb.base_url + "/keys", headers={"Authorization": f"Bearer {sb.management_key}"}))
 
 Its rooms:
 

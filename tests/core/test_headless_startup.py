@@ -1,5 +1,5 @@
-"""What the headless `keys list` path leaves out at start-up: httpx's own command-line client (click,
-rich, pygments), the CA file for a plain http:// base URL, tomlkit (settings are only read; with no
+"""What the headless `keys list` path leaves out at start-up: any third-party HTTP client (httpx,
+httpcore, anyio), the CA file for a plain http:// base URL, tomlkit (settings are only read; with no
 settings or credentials file, not even tomllib), the agents, backups and recovery modules (a listing
 skips the housekeeping, and asking whether anything needs recovering is the journal's) and the cycle
 collector's passes; and that an https:// one still checks certificates."""
@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 
-from capit_tui.platforms.base import _verify_for
+from capit_tui.platforms.transport import HttpTransport, Request, tls_context
 from capit_tui.sandbox import Sandbox
 
 LEFT_OUT = ("tomlkit", "tomllib", "capit_tui.core.settings_toml", "capit_tui.agents", "capit_tui.core.backups", "capit_tui.core.recovery",
@@ -31,20 +31,33 @@ def test_keys_list_loads_no_toml_agents_backups_or_recovery():
     assert proc.stderr.split() == []
 
 
-def test_the_platform_layer_does_not_load_httpx_command_line_client():
-    probe = ("import sys, capit_tui.platforms.openrouter, httpx\n"
-             "print(' '.join(m for m in ('httpx._main', 'click', 'pygments') if sys.modules.get(m) is not None))\n"
-             "print(callable(httpx.main))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == ["", "True"]
+def test_keys_list_loads_no_async_http_client_and_no_ca_file_for_plain_http():
+    """The one transport is the standard library's http.client: httpx, httpcore, anyio and h11 (a fifth of a
+    1 000-key listing's time, bench/RESULTS.md §0) are not loaded, nor certifi's CA file for a loopback URL."""
+    probe = ("import sys\nfrom capit_tui.cli import main\n"
+             "assert main(['keys', 'list', '--json']) == 0\n"
+             "print(' '.join(m for m in ('httpx', 'httpcore', 'anyio', 'h11', 'certifi') if m in sys.modules),"
+             " file=sys.stderr)")
+    with Sandbox(seed_keys=3) as sb:
+        env = {**os.environ, "CAPIT_OPENROUTER_MANAGEMENT_KEY": sb.management_key,
+               "CAPIT_OPENROUTER_BASE_URL": sb.base_url}
+        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count('"id"') == 3
+    assert proc.stderr.split() == []
 
 
-def test_plain_http_loads_no_ca_file_and_https_keeps_checking_certificates():
-    bare = _verify_for("http://127.0.0.1:8080/api/v1")
-    assert isinstance(bare, ssl.SSLContext)
-    assert bare.cert_store_stats()["x509_ca"] == 0  # trusts nothing: TLS through it would fail closed
-    assert bare.verify_mode == ssl.CERT_REQUIRED and bare.check_hostname
-    assert _verify_for("https://openrouter.ai/api/v1") is True  # httpx's default: certifi, verified
+def test_plain_http_makes_no_tls_context_and_https_checks_certificates():
+    with Sandbox(seed_keys=1) as sb:
+        t = HttpTransport()
+        reply = t.handle(Request.build("GET", sb.base_url, "/keys",
+                                       headers={"Authorization": f"Bearer {sb.management_key}"}))
+        t.close()
+    assert reply.status_code == 200
+    assert t._tls is None  # no CA file read for http://
+    ctx = tls_context()
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509_ca"] > 0  # certifi's bundle (or the system's): certificates are checked
 
 
 def test_keys_list_runs_without_the_cycle_collector_and_puts_it_back(monkeypatch, capsys):

@@ -13,8 +13,8 @@ import io
 import sys
 import tomllib
 
-import httpx
 import pytest
+from transports import rerouted
 
 from capit_tui import platforms as platforms_mod
 from capit_tui.cli import main
@@ -24,26 +24,26 @@ from capit_tui.core.keys import Configured, list_keys_on
 from capit_tui.core.settings import PlatformConfig, SettingsError
 from capit_tui.platforms.base import PlainHttpRefused
 from capit_tui.platforms.openrouter import OpenRouterPlatform
+from capit_tui.platforms.transport import HttpTransport, Reply, Request
 from capit_tui.sandbox import Sandbox
 
 REMOTE = "http://gw.capit.test/api/v1"
 
 
-class ToSandbox(httpx.AsyncBaseTransport):
+class ToSandbox:
     """Every request, whatever its host, answered by the sandbox; `seen` records where each was addressed."""
 
     def __init__(self, sb: Sandbox):
-        self.sandbox = httpx.URL(sb.base_url)
+        self.origin = sb.base_url.split("/api/", 1)[0]
         self.seen: list[str] = []
+        self.inner = HttpTransport()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(str(request.url))
-        url = request.url.copy_with(scheme="http", host=self.sandbox.host, port=self.sandbox.port)
-        async with httpx.AsyncClient() as client:  # one per request: each command runs its own event loop
-            resp = await client.request(request.method, url, headers=request.headers, content=await request.aread())
-        headers = [(k, v) for k, v in resp.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-        return httpx.Response(resp.status_code, headers=headers, content=resp.content)
+    def handle(self, request: Request) -> Reply:
+        self.seen.append(request.url)
+        return self.inner.handle(rerouted(request, self.origin))
+
+    def close(self) -> None:
+        pass  # shared by every adapter of the test: its connections close with the process
 
 
 @pytest.fixture

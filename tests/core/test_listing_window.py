@@ -14,7 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlparse
 
-import httpx
 import pytest
 from contract_transport import ContractTransport
 
@@ -25,6 +24,7 @@ from capit_tui.platforms.base import ServerError
 from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.openrouter import OpenRouterPlatform
 from capit_tui.platforms.paging import HINTS_FILE, CountHints
+from capit_tui.platforms.transport import HttpTransport, Reply, Request
 from capit_tui.sandbox import Sandbox
 
 FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02)
@@ -37,9 +37,9 @@ class Recording(ContractTransport):
         super().__init__()
         self.queries: list[tuple[str, dict[str, str]]] = []
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.queries.append((request.url.path, dict(parse_qsl(request.url.query.decode()))))
-        return await super().handle_async_request(request)
+    def handle(self, request: Request) -> Reply:
+        self.queries.append((request.path, dict(parse_qsl(request.query))))
+        return super().handle(request)
 
     def key_pages(self) -> list[dict[str, str]]:
         return [q for path, q in self.queries if path.endswith("/keys")]
@@ -49,7 +49,7 @@ async def _sleep(_: float) -> None:
     return None
 
 
-def _adapter(base_url: str, key: str, transport: httpx.AsyncBaseTransport | None = None, **kw: Any):
+def _adapter(base_url: str, key: str, transport: Any = None, **kw: Any):
     return OpenRouterPlatform("openrouter", base_url, key, transport=transport or Recording(), sleep=_sleep,
                               retry=kw.pop("retry", FAST_RETRY), **kw)
 
@@ -255,7 +255,7 @@ def _remember(base_url: str, count: int) -> None:
 
 def test_the_default_workspace_is_paged_beside_get_workspaces():
     with Held(150) as srv:
-        keys = _list(_adapter(srv.base_url, "sk-or-v1-" + "a" * 64, httpx.AsyncHTTPTransport()))
+        keys = _list(_adapter(srv.base_url, "sk-or-v1-" + "a" * 64, HttpTransport()))
         assert len(keys) == 150
         assert srv.overlap is True  # GET /keys arrived while GET /workspaces was still unanswered
 
@@ -265,7 +265,7 @@ def test_the_first_short_page_stops_the_launches():
     # short and answers first while pages 0 and 1 are held: the slots they free launch nothing more.
     with Held(250, held={0, 1}) as srv:
         _remember(srv.base_url, 5_000)
-        p = _adapter(srv.base_url, "sk-or-v1-" + "a" * 64, httpx.AsyncHTTPTransport(), page_window=4)
+        p = _adapter(srv.base_url, "sk-or-v1-" + "a" * 64, HttpTransport(), page_window=4)
 
         async def go():
             task = asyncio.ensure_future(p.list_keys())
@@ -286,7 +286,7 @@ def test_a_page_failing_mid_window_fails_the_listing_and_cancels_the_rest():
     # Page 3 keeps failing; pages 5-15 are held until the test releases them, after the listing has failed.
     with Held(5_000, held=set(range(5, 16)), failing={3}) as srv:
         _remember(srv.base_url, 5_000)
-        p = _adapter(srv.base_url, "sk-or-v1-" + "a" * 64, httpx.AsyncHTTPTransport())
+        p = _adapter(srv.base_url, "sk-or-v1-" + "a" * 64, HttpTransport())
 
         async def go():
             try:

@@ -40,7 +40,7 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
-def make(srv: LiteLLMServer, *, key: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
+def make(srv: LiteLLMServer, *, key: str | None = None, transport: Any = None,
          **kw: Any) -> LiteLLMPlatform:
     return LiteLLMPlatform("proxy", srv.url, srv.master_key if key is None else key, transport=transport,
                            retry=RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.001, max_retry_after=5),

@@ -24,8 +24,9 @@ from capit_tui.platforms.base import (
     RateLimited,
     ServerError,
 )
-from capit_tui.platforms.http import MAX_BODY, RetryPolicy
+from capit_tui.platforms.http import RetryPolicy
 from capit_tui.platforms.litellm import LiteLLMPlatform
+from capit_tui.platforms.transport import MAX_BODY
 
 ESC = "\x1b]52;c;ZXZpbA==\x07\x1b[2J"
 

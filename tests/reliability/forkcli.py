@@ -27,9 +27,7 @@ ROOT = HERE.parent.parent
 
 
 def preload() -> None:
-    import asyncio
 
-    import httpx
 
     import capit_tui.agents as agents_mod
     import capit_tui.cli  # noqa: F401
@@ -46,23 +44,14 @@ def preload() -> None:
     agents_mod.all_agents({})
     for fmt, text in (("json", "{}"), ("jsonc", "{}"), ("toml", "a = 1\n"), ("json5", "{}")):
         edits.load(text, fmt, filename="x")
-    # An HTTP client made and closed once, so the children inherit its lazily imported parts (anyio,
-    # httpcore, h11). And one TLS context for all of them: loading the CA bundle costs ~0.1 s of CPU
-    # per client, for nothing here (the sandbox is plain http on loopback).
-    import httpx._config
-    import httpx._transports.default as transport_mod
+    # The transport and what it imports on first use (the sandbox is plain http on loopback: no TLS).
+    import http.client  # noqa: F401
+
     import platformdirs  # noqa: F401
     import tomli_w  # noqa: F401
     import tomlkit  # noqa: F401
 
-    context = httpx._config.create_ssl_context()
-    transport_mod.create_ssl_context = lambda *a, **k: context  # type: ignore[attr-defined]
-
-    async def warm() -> None:
-        async with httpx.AsyncClient() as client:
-            client.build_request("GET", "http://127.0.0.1/")
-
-    asyncio.run(warm())
+    import capit_tui.platforms.transport  # noqa: F401
 
 
 def _child(job: dict) -> None:

@@ -19,7 +19,6 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from capit_tui.core.backups import BackupStore
@@ -27,6 +26,7 @@ from capit_tui.core.keys import Configured
 from capit_tui.core.ledger import Ledger
 from capit_tui.core.settings import PlatformConfig
 from capit_tui.platforms.http import RetryPolicy
+from capit_tui.platforms.transport import HttpTransport, Reply, Request
 from capit_tui.sandbox import Sandbox
 
 TIMEOUT = 0.5  # CAPIT_HTTP_TIMEOUT for every run here
@@ -312,23 +312,22 @@ def test_cli_revoke_faults(sb):
 # ---------------------------------------------------------------- the not-JSON create reply, for real
 
 
-class HtmlAfterCreate(httpx.AsyncBaseTransport):
+class HtmlAfterCreate:
     """Forward to the sandbox; the answer to POST /keys is replaced by a proxy's HTML error page,
     after the key was really created (what a misbehaving proxy in front of the platform does)."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = HttpTransport()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        resp = await self.inner.handle_async_request(request)
-        raw = await resp.aread()
-        if request.method == "POST" and request.url.path.endswith("/keys"):
-            return httpx.Response(200, headers={"content-type": "text/html"},
-                                  content=b"<html><body>502 Bad Gateway</body></html>", request=request)
-        return httpx.Response(resp.status_code, headers=resp.headers, content=raw, request=request)
+    def handle(self, request: Request) -> Reply:
+        resp = self.inner.handle(request)
+        if request.method == "POST" and request.path.endswith("/keys"):
+            return Reply(200, headers={"content-type": "text/html"},
+                         content=b"<html><body>502 Bad Gateway</body></html>")
+        return resp
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    def close(self) -> None:
+        self.inner.close()
 
 
 class Via(Configured):

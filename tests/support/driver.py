@@ -2,7 +2,7 @@
 
 The install is the real one (`capit_tui.cli.main`: settings, preview, issue, backup, atomic writes,
 ledger) for Claude Code, Codex and OpenCode under a throwaway HOME. Only the platform is replaced:
-an in-process httpx.MockTransport that mints a deterministic secret per key name and tag, so two runs
+an in-process transport (transports.Answer) that mints a deterministic secret per key name and tag, so two runs
 with the same tag write the same bytes. (The platform part is not the crash-critical part; the file
 write path is.)
 
@@ -54,8 +54,6 @@ def preload() -> None:
     import asyncio  # noqa: F401
     import tempfile  # noqa: F401
 
-    import httpx  # noqa: F401
-
     import capit_tui.agents as agents_mod
     import capit_tui.cli  # noqa: F401
     import capit_tui.core.backups  # noqa: F401
@@ -69,6 +67,7 @@ def preload() -> None:
     import capit_tui.core.vault  # noqa: F401
     import capit_tui.edits as edits
     import capit_tui.platforms.openrouter  # noqa: F401
+    import capit_tui.platforms.transport  # noqa: F401
 
     agents_mod.all_agents({})
     for fmt, text in (("json", "{}"), ("jsonc", "{}"), ("toml", "a = 1\n"), ("json5", "{}")):
@@ -81,10 +80,12 @@ def preload() -> None:
 
 
 def transport(tag: str):
-    import httpx
+    from transports import Answer
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        path = request.url.path
+    from capit_tui.platforms.transport import Reply, Request
+
+    def handle(request: Request) -> Reply:
+        path = request.path
         if request.method == "POST" and path.endswith("/keys"):
             body = json.loads(request.content)
             secret = secret_for(tag, body["name"])
@@ -92,14 +93,14 @@ def transport(tag: str):
                     "disabled": False, "limit": body.get("limit"), "limit_reset": body.get("limit_reset"),
                     "limit_remaining": body.get("limit"), "usage": 0, "usage_daily": 0, "usage_weekly": 0,
                     "usage_monthly": 0, "created_at": "2026-11-21T12:00:00Z", "updated_at": None}
-            return httpx.Response(201, json={"key": secret, "data": data})
+            return Reply(201, json={"key": secret, "data": data})
         if request.method == "DELETE" and "/keys/" in path:
-            return httpx.Response(200, json={"deleted": True})
+            return Reply(200, json={"deleted": True})
         if request.method == "GET" and path.endswith("/keys"):
-            return httpx.Response(200, json={"data": []})
-        return httpx.Response(404, json={"error": {"message": "not here"}})
+            return Reply(200, json={"data": []})
+        return Reply(404, json={"error": {"message": "not here"}})
 
-    return httpx.MockTransport(handle)
+    return Answer(handle)
 
 
 # ---------------------------------------------------------------- counting wrappers

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from capit_tui.platforms.http import MAX_BODY
+from capit_tui.platforms.transport import MAX_BODY
 
 ESCAPES = "\x1b]52;c;aGFja2Vk\x07\x1b[2J\x9b31m[/bad][b]bold[/b]\u202e"
 MGMT = "sk-or-v1-" + "b" * 64

@@ -8,10 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
+from transports import rerouted
 
 from capit_tui.core.keys import Configured
 from capit_tui.core.settings import PlatformConfig, Settings
+from capit_tui.platforms.transport import HttpTransport, Reply, Request
 from capit_tui.sandbox import Sandbox
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=timezone.utc)
@@ -57,7 +58,7 @@ def spend_to(sb: Sandbox, key_hash: str, amount: Decimal) -> None:
     sb.spend(key_hash, amount)
 
 
-class Routed(httpx.AsyncBaseTransport):
+class Routed:
     """Send every request to the loopback sandbox, whatever host the URL names.
 
     Snapshots show the base URL the agents are pointed at; the sandbox's port changes every run, so the
@@ -67,14 +68,13 @@ class Routed(httpx.AsyncBaseTransport):
 
     def __init__(self, port: int):
         self.port = port
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = HttpTransport()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self.port)
-        return await self.inner.handle_async_request(request)
+    def handle(self, request: Request) -> Reply:
+        return self.inner.handle(rerouted(request, f"http://127.0.0.1:{self.port}"))
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    def close(self) -> None:
+        self.inner.close()
 
 
 class RoutedConfigured(Configured):

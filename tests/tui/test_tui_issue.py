@@ -10,15 +10,16 @@ import html
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 from textual.widgets import SelectionList
+from transports import Answer
 from tui_support import TODAY, RoutedConfigured, fixed_clock, make_app, settle
 
 from capit_tui import agents as agents_mod
 from capit_tui.core.keys import Configured
 from capit_tui.core.redact import mask
 from capit_tui.core.settings import PlatformConfig, Settings
+from capit_tui.platforms.transport import Reply
 from capit_tui.sandbox import sha256_hex
 from capit_tui.tui.modals.confirm import ConfirmScreen
 from capit_tui.tui.newkey.form import NewKeyScreen
@@ -233,7 +234,7 @@ class Offline(Configured):
     """A platform answered in-process (401 to everything): enough for the form, which sends nothing."""
 
     def open(self, **kwargs):
-        kwargs.setdefault("transport", httpx.MockTransport(lambda request: httpx.Response(401)))
+        kwargs.setdefault("transport", Answer(lambda request: Reply(401)))
         return super().open(**kwargs)
 
 
