@@ -226,29 +226,34 @@ class CappedKey:
 
     def status_at(self, now: datetime | None) -> str:
         """The status as of `now` (a front end with its own clock passes it; None = the real time)."""
-        if self.is_expired(now):
+        return self._status(self.is_expired(now), self.spent)
+
+    def _status(self, expired: bool, spent: Decimal) -> str:
+        if expired:
             return "expired"
         if self.disabled:
             return "disabled"
-        if self.limit is not None and self.spent >= self.limit:
+        if self.limit is not None and spent >= self.limit:
             return "capped"
         return "active"
 
     def to_json(self) -> dict[str, Any]:
-        pct = self.percent
+        spent = self.spent  # worked out once here (status, percent and over_cap each asked for it again)
+        expired = self.is_expired()  # one clock reading for "status" and "expired"
+        limit = self.limit
         return {
             "platform": self.platform,
             "id": self.id,
             "name": self.name,
             "label": self.label,
             "disabled": self.disabled,
-            "status": self.status,
-            "limit": to_json_number(self.limit),
+            "status": self._status(expired, spent),
+            "limit": to_json_number(limit),
             "limit_reset": self.limit_reset,
             "limit_remaining": to_json_number(self.limit_remaining),
-            "spent": to_json_number(self.spent),
-            "percent": to_json_number(pct),
-            "over_cap": self.over_cap,
+            "spent": to_json_number(spent),
+            "percent": to_json_number(percent(spent, limit)),
+            "over_cap": limit is not None and spent > limit,
             "usage": to_json_number(self.usage),
             "usage_daily": to_json_number(self.usage_daily),
             "usage_weekly": to_json_number(self.usage_weekly),
@@ -257,7 +262,7 @@ class CappedKey:
             "updated_at": iso(self.updated_at),
             "workspace_id": self.workspace_id,
             "expires_at": iso(self.expires_at),
-            "expired": self.expired,
+            "expired": expired,
             "last_used_at": iso(self.last_used_at),
         }
 
