@@ -29,10 +29,8 @@ core/recovery.py reads the entries left behind and finishes or undoes each.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import secrets as _secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -132,10 +130,12 @@ class Journal:
     def new(self, kind: str, platform: str = "", agents: list[str] | None = None, **fields: Any) -> Entry:
         """A new entry, not saved yet (state `issuing`, or `writing` for a restore). Saving it is the
         caller's first step inside its clean-up, so an interruption during the save is cleaned up too."""
+        import secrets  # here, not at the top: every command's start asks needs_recovery, few write entries
+
         assert kind in KINDS
         now = datetime.now(timezone.utc)
         return Entry(kind, platform, list(agents or []), "writing" if kind == "restore" else "issuing",
-                     f"{now.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{_secrets.token_hex(3)}", os.getpid(),
+                     f"{now.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}", os.getpid(),
                      iso(now), **fields)
 
     def begin(self, kind: str, platform: str = "", agents: list[str] | None = None, **fields: Any) -> Entry:
@@ -190,6 +190,8 @@ class Journal:
 
 
 def digest(data: bytes | None) -> str | None:
+    import hashlib
+
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 

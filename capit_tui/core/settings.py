@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capit_tui.core.fsutil import atomic_write, ensure_private_dir
 from capit_tui.core.http_policy import env_allows
@@ -49,8 +49,10 @@ from capit_tui.core.model import RESETS
 from capit_tui.core.paths import APP as APP
 from capit_tui.core.paths import config_dir as config_dir
 from capit_tui.core.paths import data_dir as data_dir
-from capit_tui.core.pool import PERIODS, Pool, check_match, one_per_period, pool_amount
 from capit_tui.errors import CapitError
+
+if TYPE_CHECKING:
+    from capit_tui.core.pool import Pool
 
 KINDS = ("openrouter", "oneapi", "litellm")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -221,6 +223,8 @@ def _from_doc(doc: dict[str, Any], path: Path) -> Settings:
 
 
 def _is_match(match: str) -> bool:
+    from capit_tui.core.pool import check_match
+
     try:
         check_match(match)
     except ValueError:
@@ -229,6 +233,11 @@ def _is_match(match: str) -> bool:
 
 
 def _pools_from(value: Any) -> list[Pool]:
+    if value == []:
+        return []
+    # core.pool (and core.spend_watch under it) only for a file with [[pool]]: `keys list` starts without them
+    from capit_tui.core.pool import PERIODS, Pool, one_per_period, pool_amount
+
     if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
         raise _Bad(("pool",), "pool must be tables written [[pool]], each with a period and an amount.")
     out = []

@@ -1,3 +1,5 @@
+import dataclasses
+import inspect
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -72,3 +74,35 @@ def test_mask_and_redact():
     out = redact(text, "abcdefghijklmnop")
     assert SECRET not in out and "x" * 48 not in out and "abcdefghijklmnop" not in out
     assert len(placeholder_like()) == len(SECRET)
+
+
+def test_capped_key_init_takes_its_fields_in_order_with_their_defaults():
+    """CappedKey's __init__ is written by hand (faster than the frozen dataclass's): it must stay the one the
+    dataclass would make, field for field."""
+    params = list(inspect.signature(CappedKey.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(CappedKey)
+    assert [p.name for p in params] == [f.name for f in fields]
+    for p, f in zip(params, fields, strict=True):
+        if f.default is not dataclasses.MISSING:
+            assert p.default == f.default and type(p.default) is type(f.default), f.name
+        elif f.default_factory is not dataclasses.MISSING:
+            assert p.default is not inspect.Parameter.empty, f.name
+        else:
+            assert p.default is inspect.Parameter.empty, f.name
+    a, b = CappedKey("openrouter", "id1", "a"), CappedKey("openrouter", "id2", "b")
+    assert a.extra == {} and a.extra is not b.extra  # a new dict each, as default_factory=dict gave
+    shared = {"x": 1}
+    assert CappedKey("openrouter", "id3", "c", extra=shared).extra is shared
+    assert dataclasses.replace(a, name="renamed \x1b[31m").name == "renamed ?[31m"  # cleaned on replace too
+
+
+def test_capped_key_cleans_every_platform_string_it_is_built_with():
+    k = CappedKey("open\x1brouter", "id\n1", "na\u202eme", label="l\x07", limit_reset="mon\tthly",
+                  workspace_id="ws\x9b", allowed_models=("gpt\x1b", "ok"))
+    assert (k.platform, k.id, k.name, k.label, k.limit_reset, k.workspace_id) == (
+        "open?router", "id 1", "na?me", "l?", "mon thly", "ws?")
+    assert k.allowed_models == ("gpt?", "ok")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        k.name = "changed"  # type: ignore[misc]
+    assert k == CappedKey("open?router", "id 1", "na?me", label="l?", limit_reset="mon thly", workspace_id="ws?",
+                          allowed_models=("gpt?", "ok"))
