@@ -276,15 +276,19 @@ class HttpTransport:
         t = request.timeout.connect
         if proxy is None:
             if scheme == "https":
-                return http.client.HTTPSConnection(host, port, timeout=t, context=self._tls_context())
-            return http.client.HTTPConnection(host, port, timeout=t)
+                conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    host, port, timeout=t, context=self._tls_context())
+            else:
+                conn = http.client.HTTPConnection(host, port, timeout=t)
+            conn._create_connection = _connect  # type: ignore[attr-defined]
+            return conn
         p = urlsplit(proxy)
         if p.scheme != "http" or not p.hostname:
             raise ConnectFailed(f"capit-tui can use only an http:// proxy, not {p.scheme or 'this'}:// "
                                 "(HTTPS_PROXY, HTTP_PROXY, ALL_PROXY)")
         auth = _proxy_auth(p)
         if scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            conn = http.client.HTTPSConnection(
                 p.hostname, p.port or 80, timeout=t, context=self._tls_context())
             conn.set_tunnel(host, port, headers=auth)
             return conn
@@ -399,6 +403,14 @@ class HttpTransport:
         finally:
             request._sock = None
         return Reply(status, headers=pairs, content=bytes(body))
+
+
+def _connect(address: tuple[str, int], timeout: float, source: Any = None) -> socket.socket:
+    """socket.create_connection, with an ASCII host name passed as bytes: a str is encoded with the idna
+    codec, whose import is a few ms of every command's start-up (a non-ASCII name still goes that way)."""
+    host, port = address
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    return socket.create_connection((name, port), timeout, source)  # type: ignore[arg-type]
 
 
 class _Stale(Exception):

@@ -35,11 +35,12 @@ def test_keys_list_loads_no_toml_agents_backups_or_recovery():
 
 def test_keys_list_loads_no_async_http_client_and_no_ca_file_for_plain_http():
     """The one transport is the standard library's http.client: httpx, httpcore, anyio and h11 (a fifth of a
-    1 000-key listing's time, bench/RESULTS.md §0) are not loaded, nor certifi's CA file for a loopback URL."""
+    1 000-key listing's time, bench/RESULTS.md §0) are not loaded, nor certifi's CA file for a loopback URL, nor
+    the idna codec for an ASCII host name."""
     probe = ("import sys\nfrom capit_tui.cli import main\n"
              "assert main(['keys', 'list', '--json']) == 0\n"
-             "print(' '.join(m for m in ('httpx', 'httpcore', 'anyio', 'h11', 'certifi') if m in sys.modules),"
-             " file=sys.stderr)")
+             "left = ('httpx', 'httpcore', 'anyio', 'h11', 'certifi', 'encodings.idna')\n"
+             "print(' '.join(m for m in left if m in sys.modules), file=sys.stderr)")
     with Sandbox(seed_keys=3) as sb:
         env = {**os.environ, "CAPIT_OPENROUTER_MANAGEMENT_KEY": sb.management_key,
                "CAPIT_OPENROUTER_BASE_URL": sb.base_url}
