@@ -499,6 +499,12 @@ class _Workers:
         self._queue.put((job, done))
 
     def _run(self) -> None:
+        import signal
+
+        if hasattr(signal, "pthread_sigmask"):
+            # Signals are the main thread's: with them blocked here, the kernel delivers Ctrl-C, SIGTERM and
+            # the terminal's resize there, so a main thread holding them for a moment (cli/parser.py) holds them.
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         while True:
             with self._lock:
                 self._idle += 1

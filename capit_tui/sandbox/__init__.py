@@ -14,7 +14,8 @@ printed or logged: the server prints no request lines, and the admin view of rec
 replaces credentials with the key hash.
 
     with Sandbox(seed_keys=40) as sb:
-        urllib.request.urlopen(urllib.request.Request(sb.base_url + "/keys", headers={"Authorization": f"Bearer {sb.management_key}"}))
+        req = urllib.request.Request(sb.base_url + "/keys", headers={"Authorization": f"Bearer {sb.management_key}"})
+        urllib.request.urlopen(req)
 
 Its rooms:
 
