@@ -1,3 +1,3 @@
-from capit_tui.cli import main
+from capit_tui.cli import run
 
-raise SystemExit(main())
+run()
