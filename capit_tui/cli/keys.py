@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
-from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from capit_tui.cli.common import load_settings, parse_cap_or_usage, parse_reset_or_usage
@@ -88,45 +87,31 @@ def _listed(platforms: list[core.Configured]) -> core.Listing:
 
 
 def json_rows(rows: list[dict[str, Any]]) -> str:
-    """`json.dumps(rows, indent=2)`, byte for byte, for a list of flat objects whose values are strings,
-    numbers, booleans, null or lists of strings (a key's --json form), in about half the time: the
-    standard library's C encoder runs only without `indent`, so indented output goes through its pure
-    Python encoder. Strings use the C escaper that encoder uses, numbers their repr; anything else (a
-    nested object, NaN) goes to json.dumps whole. bench/headless_items.py measures it."""
-    if not rows:
-        return "[]"
-    q = encode_basestring_ascii
-    heads: dict[str, str] = {}  # '    "name": ' once per field name
-    blocks = []
-    for row in rows:
-        if type(row) is not dict:
-            return json.dumps(rows, indent=2)
-        items = []
-        for k, v in row.items():
-            if type(k) is not str:
-                return json.dumps(rows, indent=2)
-            if v is None:
-                s = "null"
-            elif v is True:
-                s = "true"
-            elif v is False:
-                s = "false"
-            elif type(v) is str:
-                s = q(v)
-            elif type(v) is int:
-                s = int.__repr__(v)
-            elif type(v) is float and math.isfinite(v):
-                s = float.__repr__(v)
-            elif type(v) is list and all(type(x) is str for x in v):
-                s = "[\n      " + ",\n      ".join(map(q, v)) + "\n    ]" if v else "[]"
-            else:
-                return json.dumps(rows, indent=2)
-            head = heads.get(k)
-            if head is None:
-                head = heads[k] = f"    {q(k)}: "
-            items.append(head + s)
-        blocks.append("  {\n" + ",\n".join(items) + "\n  }" if items else "  {}")
-    return "[\n" + ",\n".join(blocks) + "\n]"
+    """A key list's --json text: `json.dumps(rows, indent=2)`'s layout, strings and values, ASCII only (every
+    other character escaped as json.dumps escapes it), written by orjson (10 000 keys: 181 -> 19 ms).
+    Where the two differ: a float in its shortest form (0.00001 where json.dumps writes 1e-05: the same
+    number), NaN and infinities as null (json.dumps writes NaN, which is not JSON). What orjson refuses (an
+    integer past 64 bits, a lone surrogate) is written by json.dumps whole."""
+    import orjson
+
+    try:
+        text = orjson.dumps(rows, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(rows, indent=2)
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return _NOT_PRINTABLE_ASCII.sub(_escaped, text)  # such characters can only stand inside strings
+
+
+_NOT_PRINTABLE_ASCII = re.compile("[\x7f-\U0010ffff]")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    n = ord(m.group())
+    if n < 0x10000:
+        return f"\\u{n:04x}"
+    n -= 0x10000
+    return f"\\u{0xd800 | (n >> 10):04x}\\u{0xdc00 | (n & 0x3ff):04x}"
 
 
 def _pick(ns: argparse.Namespace, verb: str) -> tuple[core.Selection, dict[str, core.Configured]]:

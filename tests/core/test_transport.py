@@ -5,6 +5,7 @@ reset, a refused port, proxies from the environment, and a request hanging when 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import subprocess
@@ -329,3 +330,13 @@ def test_worker_threads_leave_signals_to_the_main_thread(serve):
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "[] [1]\n"  # held while blocked, delivered once unblocked
+
+
+def test_a_reply_orjson_refuses_is_read_as_the_standard_library_reads_it():
+    from capit_tui.platforms.transport import Reply
+
+    odd = Reply(200, content=b'{"limit": NaN, "big": 100000000000000000000, "s": "\\ud800"}').json()
+    assert math.isnan(odd["limit"]) and odd["big"] == 10**20 and odd["s"] == "\ud800"
+    assert Reply(200, content=b'{"data": [1, 2.5, "x"]}').json() == {"data": [1, 2.5, "x"]}
+    with pytest.raises(ValueError):
+        Reply(200, content=b"<html>502</html>").json()
