@@ -58,11 +58,8 @@ def parse_time(value: Any) -> datetime | None:
             return None
         return datetime.fromtimestamp(value, tz=timezone.utc)
     if isinstance(value, str):
-        s = value.strip()
-        if s.endswith("Z"):
-            s = s[:-1] + "+00:00"
         try:
-            dt = datetime.fromisoformat(s)
+            dt = datetime.fromisoformat(value.strip())  # Python 3.11 reads a trailing 'Z' itself
         except ValueError:
             return None
         if dt.tzinfo is None:
@@ -74,7 +71,9 @@ def parse_time(value: Any) -> datetime | None:
 def iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    if dt.tzinfo is not timezone.utc:  # what platforms send is UTC already: no conversion to make
+        dt = dt.astimezone(timezone.utc)
+    return dt.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
