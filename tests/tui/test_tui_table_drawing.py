@@ -139,3 +139,29 @@ async def test_the_filter_is_ready_long_before_every_width_is_measured(sb, isola
         await pilot.press("slash", "k", "9", "9", "9", "9")
         await pilot.pause()
         assert [screen.rows.keys[r].name for r in screen.table.rows] == ["k9999"]
+
+
+async def test_a_filter_keystroke_or_a_quiet_refresh_leaves_the_footer_as_it_was(sb, isolated_home):
+    """Which keys the footer offers does not depend on the rows (every action is let through and says why
+    when there is no key), so typing a filter or a refresh that changes nothing redraws the table and the
+    status line, not the footer: it used to be rebuilt, every key of it, after each keystroke's frame."""
+    from textual.widgets._footer import FooterKey
+    from tui_support import make_app, settle
+
+    app = make_app(sb, isolated_home)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        total = screen.table.row_count
+        await pilot.press("slash")  # the focus moves to the filter box: the footer follows it (Textual's own)
+        await pilot.pause()
+        offered = list(screen.query(FooterKey))
+        assert "Filter" in [k.description for k in offered]
+        await pilot.press("k", "e")
+        await pilot.pause()
+        await pilot.pause()
+        assert 0 < screen.table.row_count < total
+        screen.on_spend(app.spend.apply(list(app.spend.keys.values()), {}, app.clock()))  # nothing changed
+        await pilot.pause()
+        await pilot.pause()
+        assert list(screen.query(FooterKey)) == offered and all(k.is_attached for k in offered)

@@ -189,10 +189,12 @@ class KeysScreen(TableNav, Screen):
         self.applied()
 
     def show_rows(self, fallback: int | None = 0) -> None:
+        # No refresh_bindings here: which keys the footer shows does not depend on the rows (check_action
+        # lets every action through and says why when there is no key), and each call rebuilt the whole
+        # footer after the frame, on every filter keystroke and refresh.
         self.table.set_rows(self.rows.shown(), fallback=fallback)
         self.update_status()
         self.show_state()
-        self.refresh_bindings()
 
     @staticmethod
     def applied() -> None:
