@@ -67,7 +67,9 @@ class SpendWatch:
         old_keys = self.keys
         added, changed, crossings = [], [], []
         get = old_keys.get
-        for ident, k in new.items():
+        if not old_keys:  # the first listing (the one the Keys screen waits for): every key is new
+            added = list(new)
+        for ident, k in new.items() if old_keys else ():
             old = get(ident)
             if old is None:
                 added.append(ident)
