@@ -9,6 +9,7 @@ as their widest cell: money is never clipped. A new column is one more row in CO
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from capit_tui.core.text import cell_width
 
@@ -60,8 +61,13 @@ class Layout:
     def ids(self) -> tuple[str, ...]:
         return tuple(c.id for c, _ in self.columns)
 
+    @cached_property
+    def widths(self) -> dict[str, int]:
+        """Each shown column's cell width, by id (read for every row drawn: one look-up, not a scan)."""
+        return {c.id: w for c, w in self.columns}
+
     def width(self, column_id: str) -> int:
-        return next((w for c, w in self.columns if c.id == column_id), 0)
+        return self.widths.get(column_id, 0)
 
 
 def fit_columns(total: int, needs: dict[str, int], columns: tuple[Column, ...] = COLUMNS) -> Layout:

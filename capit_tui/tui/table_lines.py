@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
@@ -28,14 +29,20 @@ def row_line(cells: Mapping[str, Text], columns: Sequence[tuple[str, str, int]],
     length = 0
     for column, _, width in columns:
         cell = cells.get(column) or EMPTY
-        room = width - cell.cell_len
+        text = cell.plain
+        # Printable ASCII is one cell a character: len() in C, not Rich's cell_len (most cells are).
+        used = len(text) if text.isascii() and text.isprintable() else cell_len(text)
+        room = width - used
         if room < 0:
             cell = cell.copy()
             cell.truncate(width, overflow="crop")
+            text = cell.plain
+            used = cell_len(text)
             room = 0
-        left = room if cell.justify == "right" else room // 2 if cell.justify == "center" else 0
+        justify = cell.justify
+        left = room if justify == "right" else room // 2 if justify == "center" else 0
         plain.append(" " * (PAD + left))
-        length += PAD + left + cell.cell_len + room - left + PAD
+        length += PAD + used + room + PAD
         if cell.spans:
             for segment in cell.render(console):
                 if segment.style or segment.control:
@@ -45,15 +52,15 @@ def row_line(cells: Mapping[str, Text], columns: Sequence[tuple[str, str, int]],
                     append(segment)
                 else:
                     plain.append(segment.text)
-        elif cell.plain:  # one style for the whole cell (most cells): no need for Text.render
+        elif text:  # one style for the whole cell (most cells): no need for Text.render
             style = cell.style
             if style:
                 if plain:
                     append(Segment("".join(plain)))
                     plain = []
-                append(Segment(cell.plain, style if isinstance(style, Style) else console.get_style(style)))
+                append(Segment(text, style if isinstance(style, Style) else console.get_style(style)))
             else:
-                plain.append(cell.plain)
+                plain.append(text)
         plain.append(" " * (room - left + PAD))
     if plain:
         append(Segment("".join(plain)))

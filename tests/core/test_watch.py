@@ -73,3 +73,16 @@ def test_same_is_equality_over_every_compared_field():
             other = getattr(a, f.name) + 1
         b = dataclasses.replace(a, **{f.name: other})
         assert (b == a) is False and same(a, b) is False, f.name
+
+
+def test_the_first_listing_adds_every_key_in_its_order_and_crosses_nothing():
+    """The first listing takes a short way (nothing to compare with): every key added, in the listing's
+    order, none changed or removed, and no toast for a key already past 80% or its cap."""
+    w = SpendWatch()
+    keys = [k("b", 9), k("a", 11), k("c", 1, limit=None)]
+    up = w.apply(keys, {}, T)
+    assert up.added == [("p", "b"), ("p", "a"), ("p", "c")]
+    assert (up.changed, up.removed, up.crossings) == ([], [], [])
+    assert list(w.keys.values()) == keys
+    again = w.apply([k("b", 9), k("a", 11)], {}, T)  # the second compares: c removed, nothing else
+    assert (again.added, again.changed, again.removed) == ([], [], [("p", "c")])

@@ -130,7 +130,9 @@ class KeysScreen(TableNav, Screen):
         self.measure_keys(rows[:now] + rows[now::max(1, (len(rows) - now) // now)])
         self._unmeasured.extend(rows[now:])
         if self._measuring is None:
-            self._measuring = self.set_interval(0.01, self._measure_more)
+            # From the frame after this one: the first rows are painted before any more is measured.
+            self._measuring = self.set_interval(0.01, self._measure_more, pause=True)
+            self.call_after_refresh(self._measuring.resume)
 
     def _measure_more(self) -> None:
         # The filter's strings first (~1 us a key): ready for a keystroke within a few ticks even at
@@ -187,10 +189,12 @@ class KeysScreen(TableNav, Screen):
         self.applied()
 
     def show_rows(self, fallback: int | None = 0) -> None:
+        # No refresh_bindings here: which keys the footer shows does not depend on the rows (check_action
+        # lets every action through and says why when there is no key), and each call rebuilt the whole
+        # footer after the frame, on every filter keystroke and refresh.
         self.table.set_rows(self.rows.shown(), fallback=fallback)
         self.update_status()
         self.show_state()
-        self.refresh_bindings()
 
     @staticmethod
     def applied() -> None:

@@ -22,13 +22,15 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Offset, Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from capit_tui.tui.table_lines import PAD, row_line
+from capit_tui.tui.widgets.quick_scrollbar import QuickScrollBar
 
 CACHED_ROWS = 512  # rows whose cells are kept: a few screens' worth
 CACHED_LINES = 4096  # rows kept drawn (unstyled, then styled): a filter keystroke that brings back rows
@@ -128,6 +130,18 @@ class KeyTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._cursor_key: str | None = None
         self._styles_seen = 0  # bumped when styles change: every cached strip is stale
+        self._frame: tuple[int, Offset, Style, int] | None = None  # see render_lines
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        """Textual's own, made as Widget.vertical_scrollbar makes it, but one that draws the lines it has
+        drawn before from memory (widgets/quick_scrollbar.py): its thumb moves on every filter keystroke."""
+        if self._vertical_scrollbar is None:
+            self._vertical_scrollbar = bar = QuickScrollBar(vertical=True, name="vertical",
+                                                            thickness=self.scrollbar_size_vertical)
+            bar.display = False
+            self.app._start_widget(self, bar)
+        return self._vertical_scrollbar
 
     # ------------------------------------------------------------ what the owner gives
 
@@ -311,17 +325,27 @@ class KeyTable(ScrollView, can_focus=True):
 
     # ------------------------------------------------------------ drawing
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Textual asks render_line for each line of the frame; the widget's size, scroll offset and base
+        # style are read once for them all (each `self.size` walks up to the screen's map).
+        self._frame = (self.size.width, self.scroll_offset, self._base_style(), self._full_width())
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        scroll_x, scroll_y = self.scroll_offset
-        base = self._base_style()
+        width, (scroll_x, scroll_y), base, full = self._frame or (
+            self.size.width, self.scroll_offset, self._base_style(), self._full_width())
         if y == 0:
-            strip = self._header_strip()
+            strip = self._header_strip(width, full)
         else:
             index = scroll_y + y - 1
             if index >= len(self._rows):
                 return Strip.blank(width, base)
-            strip = self._row_strip(index)
+            strip = self._row_strip(index, width, full)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip  # the usual case: no crop, no copy
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _base_style(self) -> Style:
@@ -336,19 +360,19 @@ class KeyTable(ScrollView, can_focus=True):
         the right edge, as DataTable's)."""
         return max(self.virtual_size.width, self.size.width)
 
-    def _header_strip(self) -> Strip:
-        if self._header is None or self._header_width != self.size.width:
+    def _header_strip(self, width: int, full: int) -> Strip:
+        if self._header is None or self._header_width != width:
             style = self.get_component_rich_style("keytable--header")
             line = self._line({c: Text(label) for c, label, _ in self._columns})
-            self._header = Strip(Segment.apply_style(line, style)).adjust_cell_length(self._full_width(), style)
-            self._header_width = self.size.width
+            self._header = Strip(Segment.apply_style(line, style)).adjust_cell_length(full, style)
+            self._header_width = width
         return self._header
 
-    def _row_strip(self, index: int) -> Strip:
+    def _row_strip(self, index: int, width: int, full: int) -> Strip:
         key = self._rows[index]
         cursor = index == self._cursor and self.show_cursor
         stripe = index % 2 if self.zebra_stripes else -1
-        state = (stripe, cursor, self._styles_seen, self.size.width)
+        state = (stripe, cursor, self._styles_seen, width)
         drawn = self._strips.get(key)
         if drawn is not None:
             hit = drawn.get(state)
@@ -369,10 +393,14 @@ class KeyTable(ScrollView, can_focus=True):
             # The cursor's colours win over a cell's own (DataTable's "css" priority); its bold does not.
             mark = self.get_component_rich_style("keytable--cursor")
             row_style += mark
-            segments = Segment.apply_style(line, row_style, Style(color=mark.color, bgcolor=mark.bgcolor))
+            segments = list(Segment.apply_style(line, row_style, Style(color=mark.color, bgcolor=mark.bgcolor)))
         else:
-            segments = Segment.apply_style(line, row_style)
-        strip = Strip(segments, length).adjust_cell_length(self._full_width(), row_style)
+            segments = list(Segment.apply_style(line, row_style))
+        if length < full:  # the row's colour goes on to the right edge: one strip made, not two
+            segments.append(Segment(" " * (full - length), row_style))
+            strip = Strip(segments, full)
+        else:
+            strip = Strip(segments, length).adjust_cell_length(full, row_style)
         drawn[state] = strip
         return strip
 
