@@ -137,13 +137,10 @@ class KeyTable(ScrollView, can_focus=True):
         """Textual's own, made as Widget.vertical_scrollbar makes it, but one that draws the lines it has
         drawn before from memory (widgets/quick_scrollbar.py): its thumb moves on every filter keystroke."""
         if self._vertical_scrollbar is None:
-            start = getattr(self.app, "_start_widget", None)  # Textual's own way to start a scrollbar
-            if start is None:  # a Textual that starts them otherwise: its own bar, drawn its own way
-                return super().vertical_scrollbar
             self._vertical_scrollbar = bar = QuickScrollBar(vertical=True, name="vertical",
                                                             thickness=self.scrollbar_size_vertical)
             bar.display = False
-            start(self, bar)
+            self.app._start_widget(self, bar)
         return self._vertical_scrollbar
 
     # ------------------------------------------------------------ what the owner gives
