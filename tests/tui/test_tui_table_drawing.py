@@ -165,37 +165,3 @@ async def test_a_filter_keystroke_or_a_quiet_refresh_leaves_the_footer_as_it_was
         await pilot.pause()
         await pilot.pause()
         assert list(screen.query(FooterKey)) == offered and all(k.is_attached for k in offered)
-
-
-async def test_the_scrollbar_drawn_from_memory_is_the_one_textual_draws():
-    """KeyTable's scrollbar puts a bar whose segments it has seen together from the lines Textual made for
-    them (widgets/quick_scrollbar.py): at each thumb size and place, and hovered, its lines are Textual's."""
-    from textual.geometry import Region
-    from textual.scrollbar import ScrollBar
-
-    from capit_tui.tui.widgets.quick_scrollbar import QuickScrollBar
-
-    def look(strips):
-        return [[(s.text, s.style) for s in strip] for strip in strips]
-
-    app = TableApp(2000)
-    async with app.run_test(size=(40, 22)) as pilot:
-        await pilot.pause()
-        table = app.query_one(KeyTable)
-        bar = table.vertical_scrollbar
-        assert isinstance(bar, QuickScrollBar) and bar.display
-        whole = Region(0, 0, *bar.size)
-        seen = []
-        for rows, page_downs, hover in ((2000, 0, False), (2000, 3, False), (900, 0, False), (2000, 0, False),
-                                        (2000, 3, False), (2000, 3, True), (300, 5, False)):
-            table.set_rows([f"row-{i}" for i in range(rows)])
-            for _ in range(page_downs):
-                await pilot.press("pagedown")
-            bar.mouse_over = hover
-            await pilot.pause()
-            before = len(bar._seen)
-            quick = look(bar.render_lines(whole))
-            seen.append(len(bar._seen) == before)  # drawn from memory, nothing new learnt
-            assert quick == look(ScrollBar.render_lines(bar, whole)), (rows, page_downs, hover)
-            assert look(bar.render_lines(Region(0, 2, 1, 5))) == quick[2:7]  # a part of it, as Textual asks
-        assert seen[3] and seen[4]  # a bar seen before (the same rows, the same place) is not drawn again

@@ -25,12 +25,10 @@ from textual.cache import LRUCache
 from textual.geometry import Offset, Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
-from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from capit_tui.tui.table_lines import PAD, row_line
-from capit_tui.tui.widgets.quick_scrollbar import QuickScrollBar
 
 CACHED_ROWS = 512  # rows whose cells are kept: a few screens' worth
 CACHED_LINES = 4096  # rows kept drawn (unstyled, then styled): a filter keystroke that brings back rows
@@ -131,17 +129,6 @@ class KeyTable(ScrollView, can_focus=True):
         self._cursor_key: str | None = None
         self._styles_seen = 0  # bumped when styles change: every cached strip is stale
         self._frame: tuple[int, Offset, Style, int] | None = None  # see render_lines
-
-    @property
-    def vertical_scrollbar(self) -> ScrollBar:
-        """Textual's own, made as Widget.vertical_scrollbar makes it, but one that draws the lines it has
-        drawn before from memory (widgets/quick_scrollbar.py): its thumb moves on every filter keystroke."""
-        if self._vertical_scrollbar is None:
-            self._vertical_scrollbar = bar = QuickScrollBar(vertical=True, name="vertical",
-                                                            thickness=self.scrollbar_size_vertical)
-            bar.display = False
-            self.app._start_widget(self, bar)
-        return self._vertical_scrollbar
 
     # ------------------------------------------------------------ what the owner gives
 
