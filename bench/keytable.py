@@ -57,6 +57,11 @@ def make_keys(n: int) -> list:
                               usage=usage, usage_daily=usage / 4, usage_monthly=usage,
                               disabled=rng.random() < 0.1, created_at=now - timedelta(minutes=i),
                               last_used_at=now - timedelta(hours=rng.randint(0, 500)) if rng.random() < 0.7 else None))
+    try:  # a listing reaches the app sorted by core.keys.list_keys_on, whose sort makes each key's order
+        from capit_tui.core.keys import sort_key
+    except ImportError:
+        return keys
+    keys.sort(key=sort_key)
     return keys
 
 

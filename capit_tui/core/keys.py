@@ -156,7 +156,7 @@ def listing_deadline() -> float:
 
 
 def sort_key(k: CappedKey) -> tuple:
-    return (k.platform, -(k.created_at.timestamp() if k.created_at else 0), k.name, k.id)
+    return k.order()
 
 
 # ---------------------------------------------------------------- picking keys

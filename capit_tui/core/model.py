@@ -150,6 +150,16 @@ class CappedKey:
         if self.allowed_models is not None:
             d["allowed_models"] = tuple(clean_text(m, 200) for m in self.allowed_models)
 
+    def order(self) -> tuple[str, float, str, str]:
+        """Where the key sorts in a listing: by platform, newest first, then name and id. Made once per key
+        (the listing's own sort makes it, and the app's table reads it again for every key it loads)."""
+        d = vars(self)
+        found = d.get("_order")
+        if found is None:
+            created = self.created_at
+            found = d["_order"] = (self.platform, -(created.timestamp() if created else 0), self.name, self.id)
+        return found
+
     @property
     def budget(self) -> Budget:
         return Budget(self.limit, self.limit_reset)
