@@ -230,7 +230,8 @@ async def post_webhook(client: Any, url: str, event: watch.Event, text: str) -> 
     naming the host only: the rest of a webhook URL is often its secret."""
     import time
 
-    from capit_tui.platforms.transport import Request, TimedOut, Timeout, TransportError, fetch
+    from capit_tui.platforms.transport import Request, TimedOut, Timeout, TransportError
+    from capit_tui.platforms.workers import fetch
 
     host = urlsplit(url).hostname or "the webhook"
     seconds = watch.WEBHOOK_TIMEOUT

@@ -45,8 +45,8 @@ from capit_tui.platforms.transport import (
     TooLarge,
     Transport,
     TransportError,
-    fetch,
 )
+from capit_tui.platforms.workers import fetch
 
 # ---------------------------------------------------------------- errors
 

@@ -24,8 +24,8 @@ from capit_tui.platforms.transport import (
     TimedOut,
     Timeout,
     TooLarge,
-    fetch,
 )
+from capit_tui.platforms.workers import fetch
 
 Handler = Callable[[socket.socket, "RawServer"], None]
 
@@ -292,7 +292,8 @@ def test_a_request_hanging_when_the_command_ends_does_not_hold_the_process(serve
 
     srv = serve(never)
     probe = ("import asyncio, sys\n"
-             "from capit_tui.platforms.transport import HttpTransport, Request, fetch\n"
+             "from capit_tui.platforms.transport import HttpTransport, Request\n"
+             "from capit_tui.platforms.workers import fetch\n"
              "async def main():\n"
              f"    task = asyncio.create_task(fetch(HttpTransport(), Request('GET', '{srv.url}/')))\n"
              "    await asyncio.sleep(0.3)\n"
@@ -313,7 +314,8 @@ def test_worker_threads_leave_signals_to_the_main_thread(serve):
     threads here would take it.)"""
     srv = serve(keep_alive)
     probe = ("import asyncio, os, signal, time\n"
-             "from capit_tui.platforms.transport import HttpTransport, Request, fetch\n"
+             "from capit_tui.platforms.transport import HttpTransport, Request\n"
+             "from capit_tui.platforms.workers import fetch\n"
              "async def some():\n"
              f"    await asyncio.gather(*(fetch(HttpTransport(), Request('GET', '{srv.url}/')) for _ in range(4)))\n"
              "asyncio.run(some())\n"
