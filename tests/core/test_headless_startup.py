@@ -20,34 +20,29 @@ LEFT_OUT = ("tomlkit", "tomllib", "capit_tui.core.settings_toml", "capit_tui.age
             "capit_tui.core.pool", "capit_tui.core.spend_watch", "secrets")
 
 
-def test_keys_list_loads_no_toml_agents_backups_or_recovery():
+def loaded_by_keys_list(prefixes: tuple[str, ...]) -> list[str]:
+    """The modules whose names start with one of `prefixes` that a `keys list --json` of 3 keys has loaded."""
     probe = ("import sys\nfrom capit_tui.cli import main\n"
              "assert main(['keys', 'list', '--json']) == 0\n"
-             f"print(' '.join(m for m in sys.modules if m.startswith({LEFT_OUT!r})), file=sys.stderr)")
+             f"print(' '.join(m for m in sys.modules if m.startswith({prefixes!r})), file=sys.stderr)")
     with Sandbox(seed_keys=3) as sb:
         env = {**os.environ, "CAPIT_OPENROUTER_MANAGEMENT_KEY": sb.management_key,
                "CAPIT_OPENROUTER_BASE_URL": sb.base_url}
         proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count('"id"') == 3
-    assert proc.stderr.split() == []
+    return proc.stderr.split()
+
+
+def test_keys_list_loads_no_toml_agents_backups_or_recovery():
+    assert loaded_by_keys_list(LEFT_OUT) == []
 
 
 def test_keys_list_loads_no_async_http_client_and_no_ca_file_for_plain_http():
     """The one transport is the standard library's http.client: httpx, httpcore, anyio and h11 (a fifth of a
     1 000-key listing's time, bench/RESULTS.md §0) are not loaded, nor certifi's CA file for a loopback URL, nor
     the idna codec for an ASCII host name."""
-    probe = ("import sys\nfrom capit_tui.cli import main\n"
-             "assert main(['keys', 'list', '--json']) == 0\n"
-             "left = ('httpx', 'httpcore', 'anyio', 'h11', 'certifi', 'encodings.idna')\n"
-             "print(' '.join(m for m in left if m in sys.modules), file=sys.stderr)")
-    with Sandbox(seed_keys=3) as sb:
-        env = {**os.environ, "CAPIT_OPENROUTER_MANAGEMENT_KEY": sb.management_key,
-               "CAPIT_OPENROUTER_BASE_URL": sb.base_url}
-        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count('"id"') == 3
-    assert proc.stderr.split() == []
+    assert loaded_by_keys_list(("httpx", "httpcore", "anyio", "h11", "certifi", "encodings.idna")) == []
 
 
 def test_plain_http_makes_no_tls_context_and_https_checks_certificates():
